@@ -1,0 +1,33 @@
+/* The one place that turns a kubeconfig into TLS and credentials for every
+ * connection podfs makes: REST calls and the raw streams that carry
+ * WebSocket and chunked log traffic. */
+#ifndef PODFS_AUTH_H
+#define PODFS_AUTH_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#include "stream/kubeconfig.h"
+
+struct auth;
+
+/* Copies what it needs from kc.  Warns (once) when TLS verification is off.
+ * NULL with a message in err on failure. */
+struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen);
+void auth_free(struct auth *a);
+
+/* Set TLS verification, CA, client certificate/key, SNI name and proxy on
+ * an easy handle, and append the credential header (if any) to *hdrs.
+ * Returns 0 or -errno. */
+int auth_apply(struct auth *a, CURL *h, struct curl_slist **hdrs);
+
+/* The "Authorization: ..." header line without CRLF, or "" when the
+ * credential is a client certificate only.  Written into buf. */
+int auth_header(struct auth *a, char *buf, size_t len);
+
+const char *auth_server(const struct auth *a);	/* base URL, no trailing '/' */
+const char *auth_user(const struct auth *a);	/* user name for display */
+const char *auth_context(const struct auth *a);
+const char *auth_namespace(const struct auth *a);
+
+#endif

@@ -1,0 +1,30 @@
+/* Stream files (attach stdin/stdout/stderr, log.follow, and later exec and
+ * port files): opened, read, written and polled without ever holding a
+ * FUSE worker thread while waiting.  ops.c dispatches here by node kind at
+ * open, and by the file handle's type afterwards. */
+#ifndef PODFS_STREAMS_H
+#define PODFS_STREAMS_H
+
+#include <fuse_lowlevel.h>
+
+struct podfs;
+struct pfs_path;
+
+/* File handles (fi->fh) of every kind start with this, so ops.c can tell
+ * a snapshot handle from a stream handle. */
+enum fh_type { FH_SNAPSHOT = 1, FH_STREAM = 2 };
+struct fh_base {
+	enum fh_type type;
+};
+
+int streams_init(struct podfs *fs);
+void streams_shutdown(void);
+
+/* Each replies to req exactly once (possibly later, from another thread). */
+void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi);
+void streams_read(fuse_req_t req, size_t size, struct fuse_file_info *fi);
+void streams_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi);
+void streams_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph);
+void streams_release(fuse_req_t req, struct fuse_file_info *fi);
+
+#endif

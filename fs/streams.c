@@ -1,0 +1,811 @@
+/* Stream files: attach stdin/stdout/stderr and log.follow.
+ *
+ * A read that finds no data does not wait: the request is parked on the
+ * file handle and answered later by whichever thread brings data (the
+ * pod's multiplexer, through the buffer's notify callback), so a thousand
+ * blocked `cat`s hold no FUSE worker thread.  An interrupt (Ctrl-C)
+ * answers a parked request with EINTR.  Writes that do not fit the
+ * bounded input buffer are parked the same way and answered as the
+ * buffer drains, which is how backpressure reaches the writer.
+ *
+ * Attach: one session per container serves all of its open stdin/stdout/
+ * stderr files.  It starts at the first open, asks for stdin when the
+ * container spec has `stdin: true`, and is hung up a little after the last
+ * of its files closes (LINGER_MS), so `echo a > stdin; echo b > stdin`
+ * feed one session like a FIFO.  Closing stdin never sends end-of-input:
+ * Kubernetes would end the whole attach (and cut off every reader).
+ *
+ * Locking order: handle lock -> buffer lock (inside chanbuf calls).  Buffer
+ * callbacks run without the buffer lock and take the handle lock.  The
+ * attach table lock is never held while taking a handle lock. */
+#include "fs/streams.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "fs/fs.h"
+#include "fs/path.h"
+#include "stream/log.h"
+#include "stream/mux.h"
+#include "stream/session.h"
+
+#define LINGER_MS 2000
+
+enum sfh_kind { SK_ATTACH_IN, SK_ATTACH_OUT, SK_ATTACH_ERR, SK_LOG_FOLLOW };
+
+struct preq {			/* a parked read or write */
+	fuse_req_t req;
+	size_t size;		/* read: max bytes */
+	char *data;		/* write: the bytes not yet accepted */
+	size_t off, len;
+	struct preq *next;
+};
+
+struct attach;
+
+struct sfh {
+	struct fh_base base;
+	enum sfh_kind kind;
+	pthread_mutex_t lock;
+	struct session *sess;
+	struct attach *att;
+	struct cb_reader *rd;		/* readers */
+	struct chanbuf *wb;		/* writers: the session's input */
+	struct preq *reads, **reads_tail;
+	struct preq *writes, **writes_tail;
+	struct fuse_pollhandle *ph;
+	struct sfh *wnext;		/* attach: list of writer handles */
+};
+
+struct attach {
+	char key[PFS_LABEL_MAX + PFS_SUBDOMAIN_MAX + PFS_LABEL_MAX + 3];
+	struct session *sess;
+	int handles;			/* open files (attach_lock) */
+	int ended;			/* the session's on_end ran */
+	int hung;			/* hung up after the linger time */
+	uint64_t linger_until;		/* 0 while files are open */
+	pthread_mutex_t wlock;		/* guards writers */
+	struct sfh *writers;
+	struct attach *next;
+};
+
+static struct podfs *fs;
+static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct attach *attaches;
+static pthread_t janitor;
+static int janitor_started, janitor_stop;
+static pthread_cond_t janitor_cond = PTHREAD_COND_INITIALIZER;
+
+/* ---- parked requests ---- */
+
+static void sfh_complete_reads_locked(struct sfh *h)
+{
+	while (h->reads) {
+		struct preq *p = h->reads;
+		struct iovec iov[2];
+		ssize_t n;
+
+		if (!h->rd) {
+			n = 0;
+		} else {
+			n = chanbuf_peek(h->rd, iov, p->size);
+			if (n == -EAGAIN)
+				break;
+		}
+		h->reads = p->next;
+		if (!h->reads)
+			h->reads_tail = &h->reads;
+		if (n > 0) {
+			fuse_reply_iov(p->req, iov, iov[1].iov_len && (size_t)n > iov[0].iov_len ? 2 : 1);
+			chanbuf_consume(h->rd, (size_t)n);
+		} else if (n == 0) {
+			fuse_reply_buf(p->req, NULL, 0);
+		} else {
+			fuse_reply_err(p->req, (int)-n);
+		}
+		free(p);
+	}
+}
+
+static void sfh_notify_poll_locked(struct sfh *h, int ready)
+{
+	if (h->ph && ready) {
+		fuse_lowlevel_notify_poll(h->ph);
+		fuse_pollhandle_destroy(h->ph);
+		h->ph = NULL;
+	}
+}
+
+static void sfh_on_data(void *ud)
+{
+	struct sfh *h = ud;
+
+	pthread_mutex_lock(&h->lock);
+	sfh_complete_reads_locked(h);
+	sfh_notify_poll_locked(h, h->rd && chanbuf_readable(h->rd));
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Move parked writes into the input buffer as room appears; once the
+ * stream has ended, fail what is left with EPIPE (or report the part that
+ * went through). */
+static void sfh_flush_writes_locked(struct sfh *h)
+{
+	int ended = chanbuf_finished(h->wb, NULL);
+
+	while (h->writes) {
+		struct preq *p = h->writes;
+
+		if (!ended && p->off < p->len)
+			p->off += chanbuf_write(h->wb, p->data + p->off, p->len - p->off);
+		if (p->off < p->len && !ended)
+			break;
+		h->writes = p->next;
+		if (!h->writes)
+			h->writes_tail = &h->writes;
+		if (p->off == p->len || p->off > 0)
+			fuse_reply_write(p->req, p->off);
+		else
+			fuse_reply_err(p->req, EPIPE);
+		free(p->data);
+		free(p);
+	}
+	sfh_notify_poll_locked(h, ended || chanbuf_space(h->wb) > 0);
+}
+
+static void attach_on_space(void *ud)
+{
+	struct attach *a = ud;
+	struct sfh *h;
+
+	pthread_mutex_lock(&a->wlock);
+	for (h = a->writers; h; h = h->wnext) {
+		pthread_mutex_lock(&h->lock);
+		sfh_flush_writes_locked(h);
+		pthread_mutex_unlock(&h->lock);
+	}
+	pthread_mutex_unlock(&a->wlock);
+}
+
+static void on_interrupt(fuse_req_t req, void *ud)
+{
+	struct sfh *h = ud;
+	struct preq **pp, *p = NULL;
+
+	pthread_mutex_lock(&h->lock);
+	for (pp = &h->reads; *pp; pp = &(*pp)->next) {
+		if ((*pp)->req == req) {
+			p = *pp;
+			*pp = p->next;
+			if (!h->reads)
+				h->reads_tail = &h->reads;
+			else if (!p->next)
+				h->reads_tail = pp;
+			break;
+		}
+	}
+	if (!p) {
+		for (pp = &h->writes; *pp; pp = &(*pp)->next) {
+			if ((*pp)->req == req) {
+				p = *pp;
+				*pp = p->next;
+				if (!h->writes)
+					h->writes_tail = &h->writes;
+				else if (!p->next)
+					h->writes_tail = pp;
+				break;
+			}
+		}
+	}
+	if (p) {
+		if (p->data && p->off)
+			fuse_reply_write(req, p->off);	/* part went through */
+		else
+			fuse_reply_err(req, EINTR);
+		free(p->data);
+		free(p);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- attach sessions ---- */
+
+static void attach_on_end(void *ud, struct session *s)
+{
+	struct attach *a = ud;
+
+	(void)s;
+	attach_on_space(a);	/* parked writers get EPIPE now */
+	/* Last touch of `a` from the session: the janitor may free it as soon
+	 * as it sees `ended`. */
+	pthread_mutex_lock(&attach_lock);
+	a->ended = 1;
+	pthread_cond_signal(&janitor_cond);
+	pthread_mutex_unlock(&attach_lock);
+}
+
+/* The container's spec: does it take stdin, does it run with a tty? */
+static int container_spec(const struct pfs_path *p, int *in, int *tty, char *err, size_t errlen)
+{
+	char path[1024];
+	struct rest_resp r;
+	cJSON *pod, *list, *c;
+	int found = 0, e;
+	const char *lists[] = { "containers", "initContainers", "ephemeralContainers" };
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", p->ns, p->pod);
+	e = rest_get(fs->rest, path, &r);
+	if (e < 0) {
+		snprintf(err, errlen, "%s", r.msg);
+		rest_resp_free(&r);
+		return e;
+	}
+	if (r.code != 200) {
+		snprintf(err, errlen, "%s", r.msg);
+		rest_resp_free(&r);
+		return -http_errno(r.code);
+	}
+	pod = cJSON_ParseWithLength(r.body, r.len);
+	rest_resp_free(&r);
+	if (!pod) {
+		snprintf(err, errlen, "malformed pod object from the server");
+		return -EIO;
+	}
+	for (size_t i = 0; i < 3 && !found; i++) {
+		list = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), lists[i]);
+		cJSON_ArrayForEach(c, list) {
+			cJSON *name = cJSON_GetObjectItem(c, "name");
+
+			if (cJSON_IsString(name) && !strcmp(name->valuestring, p->container)) {
+				*in = cJSON_IsTrue(cJSON_GetObjectItem(c, "stdin"));
+				*tty = cJSON_IsTrue(cJSON_GetObjectItem(c, "tty"));
+				found = 1;
+				break;
+			}
+		}
+	}
+	cJSON_Delete(pod);
+	if (!found) {
+		snprintf(err, errlen, "container %s not found in pod %s", p->container, p->pod);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Only once the session ended (its callbacks are over) or never started. */
+static void attach_free(struct attach *a)
+{
+	if (a->sess)
+		session_put(a->sess);
+	pthread_mutex_destroy(&a->wlock);
+	free(a);
+}
+
+/* Find or start the container's attach session; takes a handle count. */
+static struct attach *attach_get(const struct pfs_path *p, int want_stdin, int *perr)
+{
+	struct attach *a;
+	char key[sizeof(a->key)], err[512] = "";
+	int in = 0, tty = 0, e;
+	struct session_params sp;
+
+	snprintf(key, sizeof(key), "%s/%s/%s", p->ns, p->pod, p->container);
+	pthread_mutex_lock(&attach_lock);
+	for (a = attaches; a; a = a->next) {
+		if (!strcmp(a->key, key) && !a->ended && !a->hung) {
+			a->handles++;
+			a->linger_until = 0;
+			pthread_mutex_unlock(&attach_lock);
+			if (want_stdin && !session_input(a->sess)) {
+				pthread_mutex_lock(&attach_lock);
+				a->handles--;
+				if (!a->handles)
+					a->linger_until = mono_ms() + LINGER_MS;
+				pthread_mutex_unlock(&attach_lock);
+				pwarn("attach %s: stdin refused: the container spec has no \"stdin: true\"", key);
+				*perr = -EPERM;
+				return NULL;
+			}
+			return a;
+		}
+	}
+	pthread_mutex_unlock(&attach_lock);
+
+	/* Not attached yet: connect outside the lock (bounded by -o timeout). */
+	e = container_spec(p, &in, &tty, err, sizeof(err));
+	if (e < 0) {
+		podfs_note(fs, e, err);
+		*perr = e;
+		return NULL;
+	}
+	if (want_stdin && !in) {
+		pwarn("attach %s: stdin refused: the container spec has no \"stdin: true\"", key);
+		*perr = -EPERM;
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		*perr = -ENOMEM;
+		return NULL;
+	}
+	snprintf(a->key, sizeof(a->key), "%s", key);
+	pthread_mutex_init(&a->wlock, NULL);
+	memset(&sp, 0, sizeof(sp));
+	sp.kind = SESS_ATTACH;
+	sp.ns = p->ns;
+	sp.pod = p->pod;
+	sp.container = p->container;
+	sp.in = in;
+	sp.out = 1;
+	sp.err = 1;
+	sp.tty = tty;
+	sp.buffer = fs->buffer_size;
+	sp.broadcast = 1;
+	a->sess = session_start(fs->rest, &sp, attach_on_end, a, &e, err, sizeof(err));
+	if (!a->sess) {
+		pwarn("attach %s: %s", key, err);
+		podfs_note(fs, e, err);
+		pthread_mutex_destroy(&a->wlock);
+		free(a);
+		*perr = e;
+		return NULL;
+	}
+	podfs_note(fs, 0, NULL);
+	if (session_input(a->sess))
+		chanbuf_set_writer(session_input(a->sess), attach_on_space, a);
+
+	pthread_mutex_lock(&attach_lock);
+	/* Another open may have attached meanwhile: use the first one. */
+	{
+		struct attach *o;
+
+		for (o = attaches; o; o = o->next)
+			if (!strcmp(o->key, key) && !o->ended && !o->hung)
+				break;
+		if (o) {
+			/* ours goes on the list too, already lingering, so the
+			 * janitor hangs it up and frees it after its end */
+			o->handles++;
+			o->linger_until = 0;
+			a->linger_until = mono_ms();
+			a->next = attaches;
+			attaches = a;
+			pthread_mutex_unlock(&attach_lock);
+			pthread_cond_signal(&janitor_cond);
+			return o;
+		}
+	}
+	a->handles = 1;
+	a->next = attaches;
+	attaches = a;
+	pthread_mutex_unlock(&attach_lock);
+	pthread_cond_signal(&janitor_cond);
+	return a;
+}
+
+static void attach_release(struct attach *a)
+{
+	pthread_mutex_lock(&attach_lock);
+	if (--a->handles == 0)
+		a->linger_until = mono_ms() + LINGER_MS;
+	pthread_mutex_unlock(&attach_lock);
+	pthread_cond_signal(&janitor_cond);
+}
+
+/* Hangs up attach sessions whose files all closed LINGER_MS ago, and frees
+ * entries once their session ended with no file open. */
+static void *janitor_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&attach_lock);
+	while (!janitor_stop) {
+		struct attach **pp = &attaches, *a, *dead = NULL;
+		struct session *hang[32];
+		int nhang = 0;
+		uint64_t now = mono_ms();
+		struct timespec ts;
+
+		while ((a = *pp)) {
+			if (a->handles == 0 && a->ended) {
+				*pp = a->next;
+				a->next = dead;
+				dead = a;
+				continue;
+			}
+			if (a->handles == 0 && !a->hung && a->linger_until && now >= a->linger_until &&
+			    nhang < 32) {
+				a->hung = 1;
+				session_get(a->sess);
+				hang[nhang++] = a->sess;
+			}
+			pp = &a->next;
+		}
+		if (dead || nhang) {
+			pthread_mutex_unlock(&attach_lock);
+			while ((a = dead)) {
+				dead = a->next;
+				attach_free(a);
+			}
+			for (int i = 0; i < nhang; i++) {
+				pdebug("attach: no file open for %d ms, hanging up", LINGER_MS);
+				session_hangup(hang[i]);
+				session_put(hang[i]);
+			}
+			pthread_mutex_lock(&attach_lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&janitor_cond, &attach_lock, &ts);
+	}
+	pthread_mutex_unlock(&attach_lock);
+	return NULL;
+}
+
+/* ---- operations ---- */
+
+int streams_init(struct podfs *f)
+{
+	sigset_t all, old;
+	int r;
+
+	fs = f;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&janitor, NULL, janitor_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return -r;
+	janitor_started = 1;
+	return 0;
+}
+
+void streams_shutdown(void)
+{
+	struct attach *a;
+
+	if (janitor_started) {
+		pthread_mutex_lock(&attach_lock);
+		janitor_stop = 1;
+		pthread_cond_signal(&janitor_cond);
+		pthread_mutex_unlock(&attach_lock);
+		pthread_join(janitor, NULL);
+		janitor_started = 0;
+	}
+	mux_shutdown();		/* every session ends: no callback after this */
+	while ((a = attaches)) {
+		attaches = a->next;
+		attach_free(a);
+	}
+}
+
+static struct sfh *sfh_new(enum sfh_kind kind)
+{
+	struct sfh *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->base.type = FH_STREAM;
+	h->kind = kind;
+	pthread_mutex_init(&h->lock, NULL);
+	h->reads_tail = &h->reads;
+	h->writes_tail = &h->writes;
+	return h;
+}
+
+static void sfh_free(struct sfh *h)
+{
+	if (h->rd)
+		chanbuf_reader_close(h->rd);
+	if (h->ph)
+		fuse_pollhandle_destroy(h->ph);
+	if (h->sess)
+		session_put(h->sess);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
+{
+	struct sfh *h = NULL;
+	int e = 0, acc = fi->flags & O_ACCMODE;
+
+	switch (p->kind) {
+	case PK_STDIN:
+	case PK_STDOUT:
+	case PK_STDERR: {
+		enum sfh_kind k = p->kind == PK_STDIN ? SK_ATTACH_IN :
+			p->kind == PK_STDOUT ? SK_ATTACH_OUT : SK_ATTACH_ERR;
+		struct attach *a;
+
+		if ((k == SK_ATTACH_IN && acc != O_WRONLY) || (k != SK_ATTACH_IN && acc != O_RDONLY)) {
+			e = -EACCES;
+			break;
+		}
+		a = attach_get(p, k == SK_ATTACH_IN, &e);
+		if (!a)
+			break;
+		h = sfh_new(k);
+		if (!h) {
+			attach_release(a);
+			e = -ENOMEM;
+			break;
+		}
+		h->att = a;
+		h->sess = a->sess;
+		session_get(h->sess);
+		if (k == SK_ATTACH_IN) {
+			h->wb = session_input(h->sess);
+			pthread_mutex_lock(&a->wlock);
+			h->wnext = a->writers;
+			a->writers = h;
+			pthread_mutex_unlock(&a->wlock);
+		} else {
+			struct chanbuf *b = session_output(h->sess, k == SK_ATTACH_OUT ? 1 : 2);
+
+			if (b) {
+				h->rd = chanbuf_reader_open(b, sfh_on_data, h);
+				if (!h->rd)
+					e = -ENOMEM;
+			}
+		}
+		break;
+	}
+	case PK_LOG_FOLLOW: {
+		struct session_params sp;
+		char err[512] = "";
+		struct chanbuf *b;
+
+		if (acc != O_RDONLY) {
+			e = -EACCES;
+			break;
+		}
+		memset(&sp, 0, sizeof(sp));
+		sp.kind = SESS_LOG;
+		sp.ns = p->ns;
+		sp.pod = p->pod;
+		sp.container = p->container;
+		sp.buffer = fs->buffer_size;
+		h = sfh_new(SK_LOG_FOLLOW);
+		if (!h) {
+			e = -ENOMEM;
+			break;
+		}
+		h->sess = session_start(fs->rest, &sp, NULL, NULL, &e, err, sizeof(err));
+		if (!h->sess) {
+			pdebug("log.follow %s/%s/%s: %s", p->ns, p->pod, p->container, err);
+			podfs_note(fs, e, err);
+			break;
+		}
+		b = session_output(h->sess, 0);
+		h->rd = chanbuf_reader_open(b, sfh_on_data, h);
+		if (!h->rd)
+			e = -ENOMEM;
+		break;
+	}
+	default:
+		e = -ENOSYS;
+	}
+	if (e < 0) {
+		if (h) {
+			if (h->att) {
+				pthread_mutex_lock(&h->att->wlock);
+				for (struct sfh **pp = &h->att->writers; *pp; pp = &(*pp)->wnext)
+					if (*pp == h) {
+						*pp = h->wnext;
+						break;
+					}
+				pthread_mutex_unlock(&h->att->wlock);
+				attach_release(h->att);
+			}
+			sfh_free(h);
+		}
+		fuse_reply_err(req, -e);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->nonseekable = 1;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* the opener was interrupted: nobody will release this handle */
+		streams_release(NULL, fi);
+	}
+}
+
+void streams_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
+{
+	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	struct preq *p;
+
+	if (h->kind == SK_ATTACH_IN) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fuse_req_interrupt_func(req, on_interrupt, h);
+	pthread_mutex_lock(&h->lock);
+	if (!h->reads) {
+		struct iovec iov[2];
+		ssize_t n = h->rd ? chanbuf_peek(h->rd, iov, size) : 0;
+
+		if (n != -EAGAIN) {
+			if (n > 0) {
+				fuse_reply_iov(req, iov, iov[1].iov_len && (size_t)n > iov[0].iov_len ? 2 : 1);
+				chanbuf_consume(h->rd, (size_t)n);
+			} else if (n == 0) {
+				fuse_reply_buf(req, NULL, 0);
+			} else {
+				fuse_reply_err(req, (int)-n);
+			}
+			pthread_mutex_unlock(&h->lock);
+			return;
+		}
+	}
+	if (fuse_req_interrupted(req)) {
+		pthread_mutex_unlock(&h->lock);
+		fuse_reply_err(req, EINTR);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		pthread_mutex_unlock(&h->lock);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p->req = req;
+	p->size = size;
+	*h->reads_tail = p;
+	h->reads_tail = &p->next;
+	/* data may have arrived between the peek and parking */
+	sfh_complete_reads_locked(h);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void streams_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
+{
+	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	struct preq *p;
+	size_t n = 0;
+
+	if (!h->wb) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fuse_req_interrupt_func(req, on_interrupt, h);
+	pthread_mutex_lock(&h->lock);
+	if (chanbuf_finished(h->wb, NULL)) {
+		pthread_mutex_unlock(&h->lock);
+		fuse_reply_err(req, EPIPE);
+		return;
+	}
+	if (!h->writes)
+		n = chanbuf_write(h->wb, buf, size);
+	if (n == size) {
+		pthread_mutex_unlock(&h->lock);
+		fuse_reply_write(req, size);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p)
+		p->data = malloc(size - n);
+	if (!p || !p->data) {
+		pthread_mutex_unlock(&h->lock);
+		free(p);
+		if (n)
+			fuse_reply_write(req, n);
+		else
+			fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Keep the whole request so a reply counts every byte; off says how
+	 * much already went into the buffer. */
+	memcpy(p->data, buf + n, size - n);
+	p->req = req;
+	p->off = 0;
+	p->len = size - n;
+	if (n) {
+		/* the first n bytes are in: count them on reply */
+		char *all = malloc(size);
+
+		if (all) {
+			memcpy(all, buf, n);
+			memcpy(all + n, p->data, size - n);
+			free(p->data);
+			p->data = all;
+			p->off = n;
+			p->len = size;
+		}
+	}
+	*h->writes_tail = p;
+	h->writes_tail = &p->next;
+	sfh_flush_writes_locked(h);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void streams_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	unsigned rev = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->rd) {
+		if (chanbuf_readable(h->rd))
+			rev |= POLLIN;
+	} else if (h->wb) {
+		int err = 0;
+
+		if (chanbuf_finished(h->wb, &err))
+			rev |= POLLERR;
+		else if (chanbuf_space(h->wb) > 0 && !h->writes)
+			rev |= POLLOUT;
+	} else {
+		rev |= POLLIN;		/* no such channel: reads see EOF at once */
+	}
+	if (ph) {
+		if (h->ph)
+			fuse_pollhandle_destroy(h->ph);
+		h->ph = ph;
+		if (rev)
+			sfh_notify_poll_locked(h, 1);
+	}
+	pthread_mutex_unlock(&h->lock);
+	fuse_reply_poll(req, rev);
+}
+
+void streams_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	struct preq *p;
+
+	if (h->att) {
+		struct attach *a = h->att;
+
+		pthread_mutex_lock(&a->wlock);
+		for (struct sfh **pp = &a->writers; *pp; pp = &(*pp)->wnext)
+			if (*pp == h) {
+				*pp = h->wnext;
+				break;
+			}
+		pthread_mutex_unlock(&a->wlock);
+	}
+	/* The kernel waits for outstanding requests before release, but be
+	 * safe: nothing parked may be left unanswered. */
+	pthread_mutex_lock(&h->lock);
+	while ((p = h->reads)) {
+		h->reads = p->next;
+		fuse_reply_err(p->req, EBADF);
+		free(p);
+	}
+	while ((p = h->writes)) {
+		h->writes = p->next;
+		fuse_reply_err(p->req, EBADF);
+		free(p->data);
+		free(p);
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (h->kind == SK_LOG_FOLLOW && h->sess)
+		session_hangup(h->sess);
+	if (h->rd) {
+		chanbuf_reader_close(h->rd);	/* no callback for it after this */
+		h->rd = NULL;
+	}
+	if (h->att)
+		attach_release(h->att);
+	sfh_free(h);
+	if (req)
+		fuse_reply_err(req, 0);
+}

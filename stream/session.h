@@ -1,0 +1,76 @@
+/* One streaming connection to the API server and its state: an attach, an
+ * exec, a port-forward connection (WebSocket channel protocols) or a
+ * followed log (chunked HTTP).  A session owns its channel buffers; the
+ * per-pod multiplexer thread (mux.c) moves bytes between the socket and
+ * those buffers.  The FUSE side only ever touches the buffers and the
+ * small control calls below, never the connection. */
+#ifndef PODFS_SESSION_H
+#define PODFS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stream/channel.h"
+#include "stream/chanbuf.h"
+#include "stream/rest.h"
+
+enum sess_kind { SESS_ATTACH, SESS_EXEC, SESS_PORT, SESS_LOG };
+
+enum sess_state {
+	SESS_NEW,		/* not started */
+	SESS_RUNNING,
+	SESS_EXITED,		/* a final status arrived (success or exit code) */
+	SESS_FAILED,		/* the server refused or reported a failure */
+	SESS_LOST,		/* the connection broke before a final status */
+};
+
+struct session_params {
+	enum sess_kind kind;
+	const char *ns, *pod, *container;
+	char *const *argv;	/* exec */
+	int in, out, err, tty;	/* which streams to ask for */
+	int port;		/* port-forward */
+	const char *log_query;	/* log: extra query, e.g. "timestamps=true" */
+	size_t buffer;		/* capacity of each channel buffer */
+	int broadcast;		/* output buffers broadcast (attach) or keep (exec) */
+	unsigned width, height;	/* initial tty size, 0 = none */
+};
+
+struct session;
+
+/* Called from the multiplexer thread when the session's state changes
+ * (running -> exited/failed/lost).  Must not block. */
+typedef void (*session_end_fn)(void *ud, struct session *s);
+
+/* Connect and upgrade (blocking, bounded by the REST timeout), then hand
+ * the connection to the pod's multiplexer.  NULL with -errno in *perr and
+ * the reason in err when the server refused. */
+struct session *session_start(struct rest *r, const struct session_params *p,
+			      session_end_fn on_end, void *ud, int *perr,
+			      char *err, size_t errlen);
+
+void session_get(struct session *s);
+void session_put(struct session *s);
+
+/* Output buffers: CH_STDOUT, CH_STDERR (exec/attach), 0 (port data, log).
+ * NULL when not requested. */
+struct chanbuf *session_output(struct session *s, int ch);
+/* Buffer towards the server (stdin, port data), NULL when none. */
+struct chanbuf *session_input(struct session *s);
+
+/* End of input.  v5 sends `ff 00`; -ENOTSUP on v4 (the only way there is
+ * to close the whole connection, which would lose output).  Idempotent. */
+int session_close_input(struct session *s);
+int session_resize(struct session *s, unsigned w, unsigned h);
+/* Close the connection now: outputs end with EPIPE-free EOF? no: with the
+ * state the session had; a running session becomes LOST("hangup"). */
+void session_hangup(struct session *s);
+
+/* Current state and, when final, the decoded status or the reason. */
+enum sess_state session_state(struct session *s, struct k8s_status *st,
+			      char *why, size_t whylen);
+int session_protocol(struct session *s);	/* CHAN_V4 / CHAN_V5, 0 for logs */
+
+uint64_t mono_ms(void);		/* CLOCK_MONOTONIC in milliseconds */
+
+#endif

@@ -426,6 +426,8 @@ struct conn *conn_open(struct rest *r, const char *path, const char *extra_heade
 	m = NULL;
 	rc = send_all(c, req, reqlen, deadline);
 	OPENSSL_cleanse(req, reqlen);	/* it carried the credential */
+	free(req);
+	req = NULL;
 	if (rc < 0) {
 		set_err(err, errlen, "sending the request to %s %s", auth_server(a),
 			rc == -ETIMEDOUT ? "timed out" : "failed");

@@ -41,7 +41,7 @@
 
 #define LINGER_MS 2000
 
-enum sfh_kind { SK_ATTACH_IN, SK_ATTACH_OUT, SK_ATTACH_ERR, SK_LOG_FOLLOW };
+enum sfh_kind { SK_ATTACH_IN, SK_ATTACH_OUT, SK_ATTACH_ERR, SK_LOG_FOLLOW, SK_GENERIC };
 
 struct preq {			/* a parked read or write */
 	fuse_req_t req;
@@ -64,7 +64,16 @@ struct sfh {
 	struct preq *reads, **reads_tail;
 	struct preq *writes, **writes_tail;
 	struct fuse_pollhandle *ph;
-	struct sfh *wnext;		/* attach: list of writer handles */
+	struct wset *ws;		/* writers: the set this handle is in */
+	struct sfh *wnext;
+	void (*on_release)(void *ud);
+	void *rel_ud;
+};
+
+/* The writer handles of one input buffer: told when the buffer drains. */
+struct wset {
+	pthread_mutex_t lock;
+	struct sfh *head;
 };
 
 struct attach {
@@ -74,8 +83,7 @@ struct attach {
 	int ended;			/* the session's on_end ran */
 	int hung;			/* hung up after the linger time */
 	uint64_t linger_until;		/* 0 while files are open */
-	pthread_mutex_t wlock;		/* guards writers */
-	struct sfh *writers;
+	struct wset *ws;
 	struct attach *next;
 };
 
@@ -163,18 +171,55 @@ static void sfh_flush_writes_locked(struct sfh *h)
 	sfh_notify_poll_locked(h, ended || chanbuf_space(h->wb) > 0);
 }
 
-static void attach_on_space(void *ud)
+struct wset *wset_new(void)
 {
-	struct attach *a = ud;
+	struct wset *w = calloc(1, sizeof(*w));
+
+	if (w)
+		pthread_mutex_init(&w->lock, NULL);
+	return w;
+}
+
+void wset_free(struct wset *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+void wset_notify(void *ud)
+{
+	struct wset *w = ud;
 	struct sfh *h;
 
-	pthread_mutex_lock(&a->wlock);
-	for (h = a->writers; h; h = h->wnext) {
+	pthread_mutex_lock(&w->lock);
+	for (h = w->head; h; h = h->wnext) {
 		pthread_mutex_lock(&h->lock);
 		sfh_flush_writes_locked(h);
 		pthread_mutex_unlock(&h->lock);
 	}
-	pthread_mutex_unlock(&a->wlock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void wset_add(struct wset *w, struct sfh *h)
+{
+	pthread_mutex_lock(&w->lock);
+	h->wnext = w->head;
+	w->head = h;
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void wset_remove(struct wset *w, struct sfh *h)
+{
+	pthread_mutex_lock(&w->lock);
+	for (struct sfh **pp = &w->head; *pp; pp = &(*pp)->wnext) {
+		if (*pp == h) {
+			*pp = h->wnext;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void on_interrupt(fuse_req_t req, void *ud)
@@ -225,7 +270,7 @@ static void attach_on_end(void *ud, struct session *s)
 	struct attach *a = ud;
 
 	(void)s;
-	attach_on_space(a);	/* parked writers get EPIPE now */
+	wset_notify(a->ws);	/* parked writers get EPIPE now */
 	/* Last touch of `a` from the session: the janitor may free it as soon
 	 * as it sees `ended`. */
 	pthread_mutex_lock(&attach_lock);
@@ -287,7 +332,7 @@ static void attach_free(struct attach *a)
 {
 	if (a->sess)
 		session_put(a->sess);
-	pthread_mutex_destroy(&a->wlock);
+	wset_free(a->ws);
 	free(a);
 }
 
@@ -339,7 +384,12 @@ static struct attach *attach_get(const struct pfs_path *p, int want_stdin, int *
 		return NULL;
 	}
 	snprintf(a->key, sizeof(a->key), "%s", key);
-	pthread_mutex_init(&a->wlock, NULL);
+	a->ws = wset_new();
+	if (!a->ws) {
+		free(a);
+		*perr = -ENOMEM;
+		return NULL;
+	}
 	memset(&sp, 0, sizeof(sp));
 	sp.kind = SESS_ATTACH;
 	sp.ns = p->ns;
@@ -355,14 +405,14 @@ static struct attach *attach_get(const struct pfs_path *p, int want_stdin, int *
 	if (!a->sess) {
 		pwarn("attach %s: %s", key, err);
 		podfs_note(fs, e, err);
-		pthread_mutex_destroy(&a->wlock);
+		wset_free(a->ws);
 		free(a);
 		*perr = e;
 		return NULL;
 	}
 	podfs_note(fs, 0, NULL);
 	if (session_input(a->sess))
-		chanbuf_set_writer(session_input(a->sess), attach_on_space, a);
+		chanbuf_set_writer(session_input(a->sess), wset_notify, a->ws);
 
 	pthread_mutex_lock(&attach_lock);
 	/* Another open may have attached meanwhile: use the first one. */
@@ -519,6 +569,48 @@ static void sfh_free(struct sfh *h)
 	free(h);
 }
 
+static void reply_open(fuse_req_t req, struct sfh *h, struct fuse_file_info *fi)
+{
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->nonseekable = 1;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* the opener was interrupted: nobody will release this handle */
+		streams_release(NULL, fi);
+	}
+}
+
+int streams_open_fh(fuse_req_t req, struct fuse_file_info *fi, struct session *sess,
+		    struct chanbuf *rd, struct chanbuf *wb, struct wset *ws,
+		    void (*on_release)(void *ud), void *ud)
+{
+	struct sfh *h = sfh_new(SK_GENERIC);
+
+	if (!h)
+		return -ENOMEM;
+	if (rd) {
+		h->rd = chanbuf_reader_open(rd, sfh_on_data, h);
+		if (!h->rd) {
+			sfh_free(h);
+			return -ENOMEM;
+		}
+	}
+	if (sess) {
+		h->sess = sess;
+		session_get(sess);
+	}
+	h->wb = wb;
+	if (wb && ws) {
+		h->ws = ws;
+		wset_add(ws, h);
+	}
+	h->on_release = on_release;
+	h->rel_ud = ud;
+	reply_open(req, h, fi);
+	return 0;
+}
+
 void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
 	struct sfh *h = NULL;
@@ -550,10 +642,8 @@ void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_inf
 		session_get(h->sess);
 		if (k == SK_ATTACH_IN) {
 			h->wb = session_input(h->sess);
-			pthread_mutex_lock(&a->wlock);
-			h->wnext = a->writers;
-			a->writers = h;
-			pthread_mutex_unlock(&a->wlock);
+			h->ws = a->ws;
+			wset_add(h->ws, h);
 		} else {
 			struct chanbuf *b = session_output(h->sess, k == SK_ATTACH_OUT ? 1 : 2);
 
@@ -602,29 +692,16 @@ void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_inf
 	}
 	if (e < 0) {
 		if (h) {
-			if (h->att) {
-				pthread_mutex_lock(&h->att->wlock);
-				for (struct sfh **pp = &h->att->writers; *pp; pp = &(*pp)->wnext)
-					if (*pp == h) {
-						*pp = h->wnext;
-						break;
-					}
-				pthread_mutex_unlock(&h->att->wlock);
+			if (h->ws)
+				wset_remove(h->ws, h);
+			if (h->att)
 				attach_release(h->att);
-			}
 			sfh_free(h);
 		}
 		fuse_reply_err(req, -e);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = 1;
-	fi->nonseekable = 1;
-	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		/* the opener was interrupted: nobody will release this handle */
-		streams_release(NULL, fi);
-	}
+	reply_open(req, h, fi);
 }
 
 void streams_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
@@ -632,7 +709,7 @@ void streams_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
 	struct preq *p;
 
-	if (h->kind == SK_ATTACH_IN) {
+	if (h->kind == SK_ATTACH_IN || (h->wb && !h->rd && h->kind == SK_GENERIC)) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
@@ -742,19 +819,16 @@ void streams_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhan
 	unsigned rev = 0;
 
 	pthread_mutex_lock(&h->lock);
-	if (h->rd) {
-		if (chanbuf_readable(h->rd))
-			rev |= POLLIN;
-	} else if (h->wb) {
-		int err = 0;
-
-		if (chanbuf_finished(h->wb, &err))
+	if (h->rd && chanbuf_readable(h->rd))
+		rev |= POLLIN;
+	if (h->wb) {
+		if (chanbuf_finished(h->wb, NULL))
 			rev |= POLLERR;
 		else if (chanbuf_space(h->wb) > 0 && !h->writes)
 			rev |= POLLOUT;
-	} else {
-		rev |= POLLIN;		/* no such channel: reads see EOF at once */
 	}
+	if (!h->rd && !h->wb)
+		rev |= POLLIN;		/* no such channel: reads see EOF at once */
 	if (ph) {
 		if (h->ph)
 			fuse_pollhandle_destroy(h->ph);
@@ -771,17 +845,8 @@ void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
 	struct preq *p;
 
-	if (h->att) {
-		struct attach *a = h->att;
-
-		pthread_mutex_lock(&a->wlock);
-		for (struct sfh **pp = &a->writers; *pp; pp = &(*pp)->wnext)
-			if (*pp == h) {
-				*pp = h->wnext;
-				break;
-			}
-		pthread_mutex_unlock(&a->wlock);
-	}
+	if (h->ws)
+		wset_remove(h->ws, h);
 	/* The kernel waits for outstanding requests before release, but be
 	 * safe: nothing parked may be left unanswered. */
 	pthread_mutex_lock(&h->lock);
@@ -805,6 +870,8 @@ void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 	}
 	if (h->att)
 		attach_release(h->att);
+	if (h->on_release)
+		h->on_release(h->rel_ud);
 	sfh_free(h);
 	if (req)
 		fuse_reply_err(req, 0);

@@ -69,6 +69,9 @@ PODS = {
                    {"containerPort": 18081, "serve": "refuse"},
                    {"containerPort": 7000, "serve": "echo"},
                    {"containerPort": 9000, "serve": "sink"}]}]},
+    "echo": {"containers": [{"name": "cat", "command": ["cat"], "stdin": True}]},
+    "once": {"containers": [{"name": "cat", "command": ["cat"], "stdin": True,
+                             "stdinOnce": True}]},
     "ttypod": {"containers": [
         {"name": "sh", "command": ["sh", "-c", "sleep 0.3; stty size; read l; echo got:$l"],
          "stdin": True, "tty": True}]},
@@ -443,6 +446,43 @@ def test_attach(fx):
     del cap
 
 
+def test_attach_stdin(fx):
+    base = "/api/v1/namespaces/default/pods/%s/attach?container=cat&stdin=true&stdout=true"
+    c = Client(fx.port, base % "echo", protos="v5.channel.k8s.io")
+    c.frame()
+    c.send(b"\x00one\n")
+    f = c.frame()
+    c.send(b"\xff\x00")
+    frames = c.rest()
+    check("attach v5: stdin close ends the session with Success",
+          f and f[2] == b"\x01one\n" and frames and
+          frames[-2][2] == b'\x03{"metadata":{},"status":"Success"}' and c.eof, repr(frames))
+    c.close()
+    time.sleep(0.3)
+    check("attach v5: container stdin stays open without stdinOnce",
+          "running" in fx.rt.container_status("default", "echo", "cat")["state"])
+    c = Client(fx.port, base % "echo")
+    c.frame()
+    c.send(b"\x00two\n")
+    f = c.frame()
+    check("attach: a later session still reaches stdin", f and f[2] == b"\x01two\n", repr(f))
+    c.close()
+    c = Client(fx.port, base % "once")
+    c.frame()
+    c.send(b"\x00x\n")
+    c.frame()
+    c.send((1000).to_bytes(2, "big"), opcode=8)
+    c.rest()
+    c.close()
+    deadline = time.time() + 5
+    while time.time() < deadline and "running" in fx.rt.container_status(
+            "default", "once", "cat")["state"]:
+        time.sleep(0.05)
+    st = fx.rt.container_status("default", "once", "cat")["state"]
+    check("attach: stdinOnce closes the container's stdin after the first session",
+          st.get("terminated", {}).get("exitCode") == 0, st)
+
+
 def test_portforward(fx):
     norm = lambda b: b   # noqa: E731
     for name, proto in (("portforward-v4.txt", "v4.channel.k8s.io"),
@@ -590,6 +630,24 @@ def test_framing(fx):
             break
         out += f[2][1:]
     check("framing: no reassembly", out == b"abef\n", repr(out))
+    c.close()
+
+
+def test_limits(fx):
+    c = Client(fx.port, exec_path("demo", ["sleep", "5"], "reader", stdin=True))
+    c.frame()
+    c.sendall(bytes([0x82, 0xFF]) + ((32 << 20) + 1).to_bytes(8, "big") + os.urandom(4))
+    frames = c.rest()
+    check("framing: frame over 32 MiB ends the session", c.eof and frames and
+          frames[-1][3] == b"\x88\x02\x03\xe8", repr(frames))
+    c.close()
+    fx.knobs["delay_ms"] = 300
+    t0 = time.time()
+    c = Client(fx.port, exec_path("demo", ["true"], "reader"))
+    c.rest()
+    dt = time.time() - t0
+    fx.knobs["delay_ms"] = 0
+    check("knob delay_ms: ready+status+close delayed (%.2fs)" % dt, dt >= 0.85)
     c.close()
 
 
@@ -790,7 +848,7 @@ def main():
     fx = Fixture(tmp)
     try:
         time.sleep(0.5)
-        for t in (test_captures, test_attach, test_portforward, test_v5, test_handshake,
+        for t in (test_captures, test_attach, test_attach_stdin, test_limits, test_portforward, test_v5, test_handshake,
                   test_framing, test_concurrent, test_knobs):
             try:
                 t(fx)

@@ -136,12 +136,12 @@ class Fixture:
         except ValueError:
             return st, body
 
-    def control(self, what, method="POST", **params):
+    def control(self, endpoint, method="POST", **params):
         q = urllib.parse.urlencode(params)
-        st, _, body = self.request(method, "/_fixture/%s%s" % (what, "?" + q if q else ""),
+        st, _, body = self.request(method, "/_fixture/%s%s" % (endpoint, "?" + q if q else ""),
                                    auth=False)
         if st != 200:
-            raise RuntimeError("control %s: %d %r" % (what, st, body))
+            raise RuntimeError("control %s: %d %r" % (endpoint, st, body))
         return json.loads(body)
 
     def stats(self):

@@ -225,6 +225,7 @@ def test_anon_context():
 
 
 def test_watch():
+    FX.set(bookmark_ms=500)
     c = http.client.HTTPSConnection("127.0.0.1", FX.port, context=FX.ssl, timeout=10)
     c.request("GET", "/api/v1/namespaces/demo/pods?watch=true&timeoutSeconds=3"
               "&allowWatchBookmarks=true",
@@ -251,6 +252,8 @@ def test_watch():
     mod = [e for e in events if e["type"] == "MODIFIED" and
            e["object"]["metadata"]["name"] == "multi"]
     check(mod, [e["type"] for e in events])
+    check(any(e["type"] == "BOOKMARK" for e in events), [e["type"] for e in events])
+    FX.set(bookmark_ms="")
     # A resourceVersion from before the server's history: 410 inside a 200 stream.
     st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods?watch=1&resourceVersion=5")
     ev = json.loads(body.splitlines()[0])
@@ -295,6 +298,29 @@ def test_follow_and_drop():
         cut = True
     c.close()
     check(cut, "follow stream ended cleanly instead of being cut")
+
+
+def test_proxy():
+    st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods/web/proxy/index.html")
+    check(st == 200 and b"Hello from the fixture cluster" in body, (st, body[:200]))
+    st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods/web:80/proxy")
+    check(st == 301 and hdr["location"].endswith("/web:80/proxy/"), (st, hdr))
+    st, body = FX.get("/api/v1/namespaces/demo/pods/db/proxy/")
+    check(st == 503 and "connection refused" in body["message"], body)
+
+
+def test_garbage_and_stats():
+    FX.garbage("list")
+    st, body = FX.get("/api/v1/namespaces/demo/pods")
+    check(st == 200 and isinstance(body, bytes), "expected a malformed body")
+    st, body = FX.get("/api/v1/namespaces/demo/pods")
+    check(st == 200 and body["kind"] == "PodList", body)
+    FX.reset_stats()
+    FX.get("/api/v1/namespaces/demo/pods/web")
+    FX.get("/version")
+    s = FX.stats()
+    check(s["total"] == 2 and s["pod_requests"] == 1 and
+          s["by_path"] == {"/api/v1/namespaces/demo/pods/web": 1, "/version": 1}, s)
 
 
 def test_restart_same_port():

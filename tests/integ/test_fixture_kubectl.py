@@ -300,6 +300,17 @@ def test_follow_and_drop():
     check(cut, "follow stream ended cleanly instead of being cut")
 
 
+def test_exec_errors_before_upgrade():
+    r = FX.kubectl("exec", "nope", "--", "true")
+    check(r.returncode != 0 and b'pods "nope" not found' in r.stderr, r.stderr)
+    st, body = FX.get("/api/v1/namespaces/demo/pods/multi/exec?command=true&container=x"
+                      "&stdout=true")
+    check(st == 400 and body["message"] == "container x is not valid for pod multi", body)
+    st, body = FX.get("/api/v1/namespaces/demo/pods/web/exec?command=true&stdout=true",
+                      auth="wrong")
+    check(st == 401 and body["reason"] == "Unauthorized", body)
+
+
 def test_proxy():
     st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods/web/proxy/index.html")
     check(st == 200 and b"Hello from the fixture cluster" in body, (st, body[:200]))

@@ -33,6 +33,7 @@ struct cb_reader {
 	int closed;
 	int pending;			/* collected notifications not yet run */
 	int running;			/* callbacks running now */
+	int close_waits;		/* reader_close is waiting: it frees */
 };
 
 struct chanbuf {
@@ -191,7 +192,7 @@ static void run_notify(struct chanbuf *b, struct notify *nt)
 			fn = r->on_data;
 			ud = r->ud;
 			r->running++;
-		} else if (!r->pending && !r->running) {
+		} else if (!r->pending && !r->running && !r->close_waits) {
 			dead = 1;	/* closed meanwhile; we hold the last use */
 		}
 		pthread_mutex_unlock(&b->mu);
@@ -201,7 +202,7 @@ static void run_notify(struct chanbuf *b, struct notify *nt)
 			tls_running = saved;
 			pthread_mutex_lock(&b->mu);
 			r->running--;
-			dead = r->closed && !r->running && !r->pending;
+			dead = r->closed && !r->running && !r->pending && !r->close_waits;
 			pthread_cond_broadcast(&b->cv);
 			pthread_mutex_unlock(&b->mu);
 		}
@@ -369,8 +370,12 @@ void chanbuf_reader_close(struct cb_reader *r)
 		r->next->prev = r->prev;
 	b->nreaders--;
 	r->closed = 1;
+	/* whoever sees closed, idle and nobody waiting frees r: while we
+	 * wait, that is us */
+	r->close_waits = 1;
 	while (r->running > (tls_running == r ? 1 : 0))
 		pthread_cond_wait(&b->cv, &b->mu);
+	r->close_waits = 0;
 	/* with the slowest reader gone, the writer may go on */
 	nt.writer = !b->finished && space_locked(b) > before;
 	/* pending notifications and our own running callback free it later */

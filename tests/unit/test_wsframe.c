@@ -67,11 +67,13 @@ static struct tr run(const uint8_t *in, size_t n, int mode, uint64_t max_frame, 
 			struct ws_event ev;
 			size_t used;
 			enum ws_event_type ty = ws_dec_feed(&d, p, left, &used, &ev);
-			CHECK(used <= left);
+			if (used > left)
+				CHECK(used <= left);	/* counted only when broken */
 			p += used;
 			left -= used;
 			if (ty == WS_EV_NONE) {
-				CHECK(left == 0);
+				if (left)
+					CHECK(left == 0);
 				break;
 			}
 			if (ty == WS_EV_MSG_BEGIN) {

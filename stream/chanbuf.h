@@ -8,7 +8,17 @@
  *     reader, written bytes are dropped, as a tty drops output nobody reads.
  * The slowest cursor bounds the writer: chanbuf_space() is what can be
  * written now without exceeding the capacity.  Waiters are told outside
- * the lock, so a callback may call back into the buffer. */
+ * the lock, so a callback may call back into the buffer.
+ *
+ * Threads: every call may come from any thread, several writers included.
+ * Whoever calls a function holds a reference (the creator's, or a
+ * reader's: a reader keeps its buffer alive).  chanbuf_reader_close() and
+ * chanbuf_set_writer() wait for a callback of theirs running on another
+ * thread, so the old ud is never used after they return; do not hold a
+ * lock that callback takes while calling them (a callback may close its
+ * own reader).  peek/consume assume one consumer per cursor: on a shared
+ * buffer, one draining thread (the multiplexer on stdin); use
+ * chanbuf_read() when several threads share the cursor. */
 #ifndef PODFS_CHANBUF_H
 #define PODFS_CHANBUF_H
 
@@ -32,7 +42,8 @@ void chanbuf_get(struct chanbuf *b);
 void chanbuf_set_writer(struct chanbuf *b, chanbuf_notify_fn on_space, void *ud);
 size_t chanbuf_space(struct chanbuf *b);
 /* Copies up to n bytes (never more than chanbuf_space); returns the count
- * and wakes readers. */
+ * and wakes readers.  0 once finished.  Broadcast with no reader: the
+ * bytes are counted as written and dropped. */
 size_t chanbuf_write(struct chanbuf *b, const void *p, size_t n);
 /* End of stream: err 0 = EOF after the buffered bytes, else an errno
  * readers get after the buffered bytes.  The first call wins. */

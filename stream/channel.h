@@ -72,7 +72,14 @@ struct chan_dec {
 	uint8_t sig[2];			/* v5 close signal */
 	size_t sig_have;
 	int broken;
+	int kind;			/* what the current message is */
+	size_t msg_bytes;		/* payload bytes after the channel byte */
+	int status_seen;		/* first Status reported, later ones ignored */
 };
+
+/* Bound on a Status (exec/attach: larger is a protocol error) and on a
+ * port-forward error text (kept truncated). */
+#define CHAN_ACC_MAX (64 * 1024)
 
 void chan_dec_init(struct chan_dec *d, enum chan_proto proto, enum chan_mode mode,
 		   uint16_t port, const struct chan_cb *cb, void *ud);
@@ -83,14 +90,17 @@ void chan_dec_free(struct chan_dec *d);
  * was violated (proto_error was called). */
 int chan_dec_event(struct chan_dec *d, const struct ws_event *ev);
 
-/* Client messages, as complete masked binary frames.  `out` must hold
+/* Client messages, as complete masked binary frames (mask NULL gives an
+ * unmasked frame, for a test server).  `out` must hold
  * n + CHAN_FRAME_OVERHEAD bytes; returns the frame length. */
 #define CHAN_FRAME_OVERHEAD 15
 size_t chan_enc_data(uint8_t *out, int ch, const void *p, size_t n,
 		     const uint8_t mask[4]);
 /* v5 `ff <ch>`. */
 size_t chan_enc_close(uint8_t *out, int ch, const uint8_t mask[4]);
-/* Resize on channel 4: {"Width":W,"Height":H} as client-go sends it. */
+/* Resize on channel 4: {"Width":W,"Height":H} plus "\n", byte for byte as
+ * client-go's json.Encoder sends it; W and H are clamped to 65535.
+ * Returns 0 when cap is too small. */
 size_t chan_enc_resize(uint8_t *out, size_t cap, unsigned w, unsigned h,
 		       const uint8_t mask[4]);
 

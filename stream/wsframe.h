@@ -46,15 +46,23 @@ struct ws_dec {
 	uint64_t max_frame;	/* larger frames are an error (1009) */
 	int in_fragmented;	/* a non-FIN data frame was seen */
 	int is_server;		/* server side expects masked frames */
+	int close_code_saved;	/* the error, repeated once in ST_ERR */
+	const char *error_saved;
 };
 
-/* max_frame: largest payload accepted (podfs: 32 MiB, as x/net).
- * is_server: 0 for podfs (server frames must be unmasked). */
+/* max_frame: largest payload accepted (podfs: 32 MiB, as x/net); 0 means
+ * no limit below 2^63.  is_server: 0 for podfs (server frames must be
+ * unmasked); 1 is for tests and a fixture server. */
 void ws_dec_init(struct ws_dec *d, uint64_t max_frame, int is_server);
 
 /* Feed input: decodes at most one event from in[0..len) and stores in
  * *used how many bytes it took.  Call again with the rest until it returns
- * WS_EV_NONE with *used == len.  For WS_EV_MSG_DATA the payload was
+ * WS_EV_NONE with *used == len (WS_EV_NONE always takes everything).  Every
+ * data frame gives MSG_BEGIN, zero or more MSG_DATA, MSG_END (opcode and
+ * fin are set on all three; a CONT frame reports WS_OP_CONT), whatever the
+ * split of the input.  MSG_END of an empty frame is returned even for
+ * len == 0.  CONTROL data points into the decoder and is valid until the
+ * next call.  For WS_EV_MSG_DATA the payload was
  * unmasked in place (in must be writable).  After WS_EV_ERROR the decoder
  * stays in error. */
 enum ws_event_type ws_dec_feed(struct ws_dec *d, uint8_t *in, size_t len,

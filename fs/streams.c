@@ -60,6 +60,7 @@ struct sfh {
 	struct session *sess;
 	struct attach *att;
 	struct cb_reader *rd;		/* readers */
+	int shared;			/* rd is on a shared (not broadcast) buffer */
 	struct chanbuf *wb;		/* writers: the session's input */
 	struct preq *reads, **reads_tail;
 	struct preq *writes, **writes_tail;
@@ -96,31 +97,62 @@ static pthread_cond_t janitor_cond = PTHREAD_COND_INITIALIZER;
 
 /* ---- parked requests ---- */
 
+/* Answer req from the handle's reader if anything is there (data, EOF or
+ * an error): 1 if answered, 0 if the caller must wait.  Broadcast readers
+ * own their cursor, so the reply goes out straight from the ring; readers
+ * of a shared buffer split one cursor and copy out under the buffer lock. */
+static int sfh_answer(struct sfh *h, fuse_req_t req, size_t size)
+{
+	struct iovec iov[2];
+	ssize_t n;
+
+	if (!h->rd) {
+		fuse_reply_buf(req, NULL, 0);
+		return 1;
+	}
+	if (h->shared) {
+		char *tmp = malloc(size ? size : 1);
+
+		if (!tmp) {
+			fuse_reply_err(req, ENOMEM);
+			return 1;
+		}
+		n = chanbuf_read(h->rd, tmp, size);
+		if (n == -EAGAIN) {
+			free(tmp);
+			return 0;
+		}
+		if (n >= 0)
+			fuse_reply_buf(req, tmp, (size_t)n);
+		else
+			fuse_reply_err(req, (int)-n);
+		free(tmp);
+		return 1;
+	}
+	n = chanbuf_peek(h->rd, iov, size);
+	if (n == -EAGAIN)
+		return 0;
+	if (n > 0) {
+		fuse_reply_iov(req, iov, iov[1].iov_len && (size_t)n > iov[0].iov_len ? 2 : 1);
+		chanbuf_consume(h->rd, (size_t)n);
+	} else if (n == 0) {
+		fuse_reply_buf(req, NULL, 0);
+	} else {
+		fuse_reply_err(req, (int)-n);
+	}
+	return 1;
+}
+
 static void sfh_complete_reads_locked(struct sfh *h)
 {
 	while (h->reads) {
 		struct preq *p = h->reads;
-		struct iovec iov[2];
-		ssize_t n;
 
-		if (!h->rd) {
-			n = 0;
-		} else {
-			n = chanbuf_peek(h->rd, iov, p->size);
-			if (n == -EAGAIN)
-				break;
-		}
+		if (!sfh_answer(h, p->req, p->size))
+			break;
 		h->reads = p->next;
 		if (!h->reads)
 			h->reads_tail = &h->reads;
-		if (n > 0) {
-			fuse_reply_iov(p->req, iov, iov[1].iov_len && (size_t)n > iov[0].iov_len ? 2 : 1);
-			chanbuf_consume(h->rd, (size_t)n);
-		} else if (n == 0) {
-			fuse_reply_buf(p->req, NULL, 0);
-		} else {
-			fuse_reply_err(p->req, (int)-n);
-		}
 		free(p);
 	}
 }
@@ -595,6 +627,7 @@ int streams_open_fh(fuse_req_t req, struct fuse_file_info *fi, struct session *s
 			sfh_free(h);
 			return -ENOMEM;
 		}
+		h->shared = !chanbuf_is_broadcast(rd);
 	}
 	if (sess) {
 		h->sess = sess;
@@ -682,7 +715,7 @@ void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_inf
 			break;
 		}
 		b = session_output(h->sess, 0);
-		h->rd = chanbuf_reader_open(b, sfh_on_data, h);
+		h->rd = chanbuf_reader_open(b, sfh_on_data, h);	/* its own session: sole reader */
 		if (!h->rd)
 			e = -ENOMEM;
 		break;
@@ -715,22 +748,9 @@ void streams_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 	}
 	fuse_req_interrupt_func(req, on_interrupt, h);
 	pthread_mutex_lock(&h->lock);
-	if (!h->reads) {
-		struct iovec iov[2];
-		ssize_t n = h->rd ? chanbuf_peek(h->rd, iov, size) : 0;
-
-		if (n != -EAGAIN) {
-			if (n > 0) {
-				fuse_reply_iov(req, iov, iov[1].iov_len && (size_t)n > iov[0].iov_len ? 2 : 1);
-				chanbuf_consume(h->rd, (size_t)n);
-			} else if (n == 0) {
-				fuse_reply_buf(req, NULL, 0);
-			} else {
-				fuse_reply_err(req, (int)-n);
-			}
-			pthread_mutex_unlock(&h->lock);
-			return;
-		}
+	if (!h->reads && sfh_answer(h, req, size)) {
+		pthread_mutex_unlock(&h->lock);
+		return;
 	}
 	if (fuse_req_interrupted(req)) {
 		pthread_mutex_unlock(&h->lock);

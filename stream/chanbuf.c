@@ -492,3 +492,8 @@ int chanbuf_readable(struct cb_reader *r)
 	pthread_mutex_unlock(&b->mu);
 	return ok;
 }
+
+int chanbuf_is_broadcast(struct chanbuf *b)
+{
+	return b->broadcast;
+}

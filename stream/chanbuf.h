@@ -67,5 +67,8 @@ ssize_t chanbuf_peek(struct cb_reader *r, struct iovec iov[2], size_t n);
 void chanbuf_consume(struct cb_reader *r, size_t n);
 /* Would a read return at once (data, EOF or error)? For poll(). */
 int chanbuf_readable(struct cb_reader *r);
+/* Broadcast buffers give every reader its own cursor; on a shared buffer
+ * several readers split one cursor, so peek/consume must not race there. */
+int chanbuf_is_broadcast(struct chanbuf *b);
 
 #endif

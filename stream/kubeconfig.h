@@ -28,6 +28,10 @@ struct kc_config {
 	char *username;		/* basic auth */
 	char *password;		/* secret */
 	char *source;		/* the file that defined the context */
+	/* Credential plugins are not run yet; these record that the user
+	 * entry had one (NULL when not), so a later version can add them. */
+	char *exec_command;	/* user.exec.command */
+	char *auth_provider;	/* user.auth-provider.name */
 };
 
 /* Which files to read: explicit (from --kubeconfig) if not NULL, else the

@@ -1,0 +1,972 @@
+/* kubeconfig loading.  Each file of the KUBECONFIG list is parsed with
+ * libyaml's event API into a small document tree (bounded in size and
+ * depth, aliases shared rather than copied so "billion laughs" cannot blow
+ * up memory), the files are merged the way kubectl merges them (first file
+ * that defines a name wins the whole entry, first current-context wins),
+ * and one context is resolved into a kc_config: server, TLS material read
+ * and decoded, credentials checked the way client-go checks them.  Every
+ * error is one line "<file>: <field path>: <problem>" and never quotes a
+ * secret value. */
+#include "stream/kubeconfig.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define KC_MAX_FILE	(16u << 20)	/* a kubeconfig larger than this is not one */
+#define KC_MAX_PEM	(1u << 20)	/* certificate / key files */
+#define KC_MAX_TOKEN	(64u << 10)
+#define KC_MAX_DEPTH	64
+#define KC_MAX_NODES	200000
+#define KC_MAX_FILES	64
+
+/* ---------------------------------------------------------------- tree */
+
+enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
+
+struct ynode {
+	enum ytype type;
+	char *val;		/* scalar text */
+	size_t n;		/* children: maps hold key,value pairs (2n slots) */
+	size_t cap;
+	struct ynode **kids;
+	char *anchor;
+	int line;
+};
+
+/* All nodes of one document live in an arena so aliases can point at an
+ * anchored node without ownership questions. */
+struct ydoc {
+	struct ynode **all;
+	size_t nall, capall;
+	struct ynode *root;
+};
+
+static struct ynode *ynew(struct ydoc *d, enum ytype t, int line)
+{
+	struct ynode *n;
+
+	if (d->nall >= KC_MAX_NODES)
+		return NULL;
+	if (d->nall == d->capall) {
+		size_t nc = d->capall ? d->capall * 2 : 64;
+		struct ynode **p = realloc(d->all, nc * sizeof(*p));
+		if (!p)
+			return NULL;
+		d->all = p;
+		d->capall = nc;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->type = t;
+	n->line = line;
+	d->all[d->nall++] = n;
+	return n;
+}
+
+static int yadd(struct ynode *parent, struct ynode *kid)
+{
+	if (parent->n == parent->cap) {
+		size_t nc = parent->cap ? parent->cap * 2 : 8;
+		struct ynode **p = realloc(parent->kids, nc * sizeof(*p));
+		if (!p)
+			return -1;
+		parent->kids = p;
+		parent->cap = nc;
+	}
+	parent->kids[parent->n++] = kid;
+	return 0;
+}
+
+static void ydoc_free(struct ydoc *d)
+{
+	for (size_t i = 0; i < d->nall; i++) {
+		free(d->all[i]->val);
+		free(d->all[i]->kids);
+		free(d->all[i]->anchor);
+		free(d->all[i]);
+	}
+	free(d->all);
+	memset(d, 0, sizeof(*d));
+}
+
+static struct ynode *yfind_anchor(struct ydoc *d, const char *anchor)
+{
+	/* the latest definition of an anchor wins, as in YAML */
+	for (size_t i = d->nall; i-- > 0;)
+		if (d->all[i]->anchor && !strcmp(d->all[i]->anchor, anchor))
+			return d->all[i];
+	return NULL;
+}
+
+/* Parse the first document of buf.  An empty stream gives root == NULL. */
+static int yparse(const char *buf, size_t len, struct ydoc *d, char *err,
+		  size_t errlen)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	struct ynode *stack[KC_MAX_DEPTH + 1];
+	int depth = 0, done = 0, rc = -1, docs = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (!yaml_parser_initialize(&p)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	while (!done) {
+		struct ynode *n = NULL;
+		int line;
+
+		if (!yaml_parser_parse(&p, &ev)) {
+			snprintf(err, errlen, "not valid YAML: line %lu column %lu: %s",
+				 (unsigned long)p.problem_mark.line + 1,
+				 (unsigned long)p.problem_mark.column + 1,
+				 p.problem ? p.problem : "parse error");
+			goto out;
+		}
+		line = (int)ev.start_mark.line + 1;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			docs++;
+			break;
+		case YAML_DOCUMENT_END_EVENT:
+			done = 1;	/* only the first document counts */
+			break;
+		case YAML_SCALAR_EVENT:
+			n = ynew(d, Y_SCALAR, line);
+			if (!n || !(n->val = strndup((const char *)ev.data.scalar.value,
+						       ev.data.scalar.length)))
+				goto toobig;
+			if (ev.data.scalar.anchor)
+				n->anchor = strdup((const char *)ev.data.scalar.anchor);
+			break;
+		case YAML_ALIAS_EVENT:
+			n = yfind_anchor(d, (const char *)ev.data.alias.anchor);
+			if (!n) {
+				snprintf(err, errlen, "not valid YAML: line %d: unknown alias", line);
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			break;
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+			if (depth >= KC_MAX_DEPTH) {
+				snprintf(err, errlen, "line %d: nested deeper than %d levels",
+					 line, KC_MAX_DEPTH);
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			n = ynew(d, ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ, line);
+			if (!n)
+				goto toobig;
+			{
+				const yaml_char_t *a = ev.type == YAML_MAPPING_START_EVENT
+					? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor;
+				if (a)
+					n->anchor = strdup((const char *)a);
+			}
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
+		if (n) {
+			if (depth == 0) {
+				if (!d->root)
+					d->root = n;
+			} else if (yadd(stack[depth - 1], n) < 0) {
+				goto toobig;
+			}
+			if ((ev.type == YAML_MAPPING_START_EVENT ||
+			     ev.type == YAML_SEQUENCE_START_EVENT))
+				stack[depth++] = n;
+		}
+		yaml_event_delete(&ev);
+	}
+	(void)docs;
+	rc = 0;
+	goto out;
+toobig:
+	yaml_event_delete(&ev);
+	snprintf(err, errlen, "document too large (more than %d nodes) or out of memory",
+		 KC_MAX_NODES);
+out:
+	yaml_parser_delete(&p);
+	if (rc < 0)
+		ydoc_free(d);
+	return rc;
+}
+
+/* Map lookup; with duplicate keys the first wins. */
+static struct ynode *yget(const struct ynode *m, const char *key)
+{
+	if (!m || m->type != Y_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < m->n; i += 2)
+		if (m->kids[i]->type == Y_SCALAR && !strcmp(m->kids[i]->val, key))
+			return m->kids[i + 1];
+	return NULL;
+}
+
+/* A YAML null ("", "~", "null") in a field means "not set". */
+static int yis_null(const struct ynode *n)
+{
+	return !n || (n->type == Y_SCALAR &&
+		      (!n->val[0] || !strcmp(n->val, "~") || !strcasecmp(n->val, "null")));
+}
+
+/* ---------------------------------------------------------------- errors */
+
+struct kerr {
+	char *buf;
+	size_t len;
+};
+
+static int kfail(struct kerr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int kfail(struct kerr *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e->buf && e->len) {
+		va_start(ap, fmt);
+		vsnprintf(e->buf, e->len, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------------- files */
+
+struct kfile {
+	char *path;		/* as given (used in messages) */
+	char *dir;		/* directory for relative paths */
+	struct ydoc doc;
+};
+
+/* One named entry of clusters/users/contexts, remembering where it came
+ * from so errors and relative paths refer to the defining file. */
+struct kentry {
+	const char *name;
+	const struct ynode *body;	/* the "cluster"/"user"/"context" map, may be NULL */
+	const struct kfile *file;
+	const char *list;		/* "clusters" ... */
+	const char *inner;		/* "cluster" ... */
+	size_t index;
+};
+
+struct kmerged {
+	struct kentry *e;
+	size_t n, cap;
+};
+
+struct kc_state {
+	struct kfile files[KC_MAX_FILES];
+	size_t nfiles;
+	struct kmerged clusters, users, contexts;
+	const char *current;		/* first current-context */
+	const struct kfile *current_file;
+};
+
+static char *read_file(const char *path, size_t max, size_t *outlen, int *perr)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (!f) {
+		*perr = errno;
+		return NULL;
+	}
+	for (;;) {
+		size_t got;
+		if (len == cap) {
+			size_t nc = cap ? cap * 2 : 4096;
+			char *p;
+			if (cap >= max + 1) {
+				*perr = EFBIG;
+				goto fail;
+			}
+			if (nc > max + 1)
+				nc = max + 1;
+			p = realloc(buf, nc + 1);
+			if (!p) {
+				*perr = ENOMEM;
+				goto fail;
+			}
+			buf = p;
+			cap = nc;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				*perr = errno ? errno : EIO;
+				goto fail;
+			}
+			break;
+		}
+		if (len > max) {
+			*perr = EFBIG;
+			goto fail;
+		}
+	}
+	fclose(f);
+	if (!buf && !(buf = malloc(1))) {
+		*perr = ENOMEM;
+		return NULL;
+	}
+	buf[len] = 0;
+	*outlen = len;
+	return buf;
+fail:
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
+static char *dir_of(const char *path)
+{
+	char *slash = strrchr(path, '/');
+	char cwd[PATH_MAX];
+
+	if (slash == path)
+		return strdup("/");
+	if (slash)
+		return strndup(path, (size_t)(slash - path));
+	if (getcwd(cwd, sizeof(cwd)))
+		return strdup(cwd);
+	return strdup(".");
+}
+
+static char *join_path(const char *dir, const char *p)
+{
+	char *out;
+
+	if (p[0] == '/' || !dir)
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+static const struct kentry *kfind(const struct kmerged *m, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->e[i].name, name))
+			return &m->e[i];
+	return NULL;
+}
+
+/* Add the entries of one list (clusters/users/contexts) of one file: a
+ * name already defined by an earlier file keeps the earlier definition. */
+static int merge_list(struct kmerged *m, const struct kfile *f, const char *list,
+		      const char *inner, struct kerr *e)
+{
+	const struct ynode *seq = yget(f->doc.root, list);
+
+	if (yis_null(seq))
+		return 0;
+	if (seq->type != Y_SEQ)
+		return kfail(e, "%s: %s: expected a list", f->path, list);
+	for (size_t i = 0; i < seq->n; i++) {
+		const struct ynode *it = seq->kids[i], *name, *body;
+
+		if (it->type != Y_MAP)
+			return kfail(e, "%s: %s[%zu]: expected a mapping", f->path, list, i);
+		name = yget(it, "name");
+		if (yis_null(name))
+			return kfail(e, "%s: %s[%zu].name: missing", f->path, list, i);
+		if (name->type != Y_SCALAR)
+			return kfail(e, "%s: %s[%zu].name: expected a string", f->path, list, i);
+		body = yget(it, inner);
+		if (!yis_null(body) && body->type != Y_MAP)
+			return kfail(e, "%s: %s[%zu].%s: expected a mapping", f->path, list, i, inner);
+		if (kfind(m, name->val))
+			continue;
+		if (m->n == m->cap) {
+			size_t nc = m->cap ? m->cap * 2 : 16;
+			struct kentry *p = realloc(m->e, nc * sizeof(*p));
+			if (!p)
+				return kfail(e, "%s: out of memory", f->path);
+			m->e = p;
+			m->cap = nc;
+		}
+		m->e[m->n++] = (struct kentry){
+			.name = name->val, .body = yis_null(body) ? NULL : body,
+			.file = f, .list = list, .inner = inner, .index = i,
+		};
+	}
+	return 0;
+}
+
+static int add_doc(struct kc_state *st, struct kfile *f, struct kerr *e)
+{
+	const struct ynode *root = f->doc.root, *cur;
+
+	if (yis_null(root))
+		return 0;	/* an empty file contributes nothing, as with kubectl */
+	if (root->type != Y_MAP)
+		return kfail(e, "%s: top level: expected a mapping (a kubeconfig), got a %s",
+			     f->path, root->type == Y_SEQ ? "list" : "scalar");
+	if (merge_list(&st->clusters, f, "clusters", "cluster", e) < 0 ||
+	    merge_list(&st->users, f, "users", "user", e) < 0 ||
+	    merge_list(&st->contexts, f, "contexts", "context", e) < 0)
+		return -1;
+	cur = yget(root, "current-context");
+	if (!yis_null(cur)) {
+		if (cur->type != Y_SCALAR)
+			return kfail(e, "%s: current-context: expected a string", f->path);
+		if (!st->current) {
+			st->current = cur->val;
+			st->current_file = f;
+		}
+	}
+	return 0;
+}
+
+static int load_one(struct kc_state *st, const char *name, const char *dir,
+		    const char *buf, size_t len, struct kerr *e)
+{
+	struct kfile *f = &st->files[st->nfiles];
+	char perr[256];
+
+	memset(f, 0, sizeof(*f));
+	f->path = strdup(name);
+	f->dir = dir ? strdup(dir) : dir_of(name);
+	if (!f->path || !f->dir) {
+		free(f->path);
+		free(f->dir);
+		return kfail(e, "%s: out of memory", name);
+	}
+	st->nfiles++;
+	if (yparse(buf, len, &f->doc, perr, sizeof(perr)) < 0)
+		return kfail(e, "%s: %s", name, perr);
+	return add_doc(st, f, e);
+}
+
+static void state_free(struct kc_state *st)
+{
+	for (size_t i = 0; i < st->nfiles; i++) {
+		free(st->files[i].path);
+		free(st->files[i].dir);
+		ydoc_free(&st->files[i].doc);
+	}
+	free(st->clusters.e);
+	free(st->users.e);
+	free(st->contexts.e);
+}
+
+/* ---------------------------------------------------------------- fields */
+
+/* Where a field lives, for messages: "<file>: users[2].user.token". */
+#define EPFX "%s: %s[%zu].%s."
+#define EARG(en) (en)->file->path, (en)->list, (en)->index, (en)->inner
+#define EARG_CL(en) (en)->file->path, (en)->list, (en)->index
+
+/* A string field of an entry: 0 not set, 1 set, -1 wrong type. */
+static int field_str(const struct kentry *en, const char *key, const char **out,
+		     struct kerr *e)
+{
+	const struct ynode *n = yget(en->body, key);
+
+	*out = NULL;
+	if (yis_null(n))
+		return 0;
+	if (n->type != Y_SCALAR)
+		return kfail(e, EPFX "%s: expected a string", EARG(en), key);
+	*out = n->val;
+	return 1;
+}
+
+static int field_bool(const struct kentry *en, const char *key, int *out,
+		      struct kerr *e)
+{
+	const char *s;
+	int r = field_str(en, key, &s, e);
+
+	*out = 0;
+	if (r <= 0)
+		return r;
+	if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
+		*out = 1;
+	else if (strcasecmp(s, "false") && strcasecmp(s, "no") && strcasecmp(s, "off"))
+		return kfail(e, EPFX "%s: expected true or false", EARG(en), key);
+	return 1;
+}
+
+/* Decode base64 that may carry whitespace and line breaks.  Padding is
+ * required (Go's StdEncoding); anything outside the alphabet is garbage. */
+static int b64_decode(const char *in, char **out, size_t *outlen)
+{
+	size_t n = strlen(in), k = 0, pad = 0;
+	char *clean = malloc(n + 1);
+	unsigned char *dec;
+	int r;
+
+	if (!clean)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+			continue;
+		clean[k++] = c;
+	}
+	clean[k] = 0;
+	if (k == 0 || k % 4) {
+		free(clean);
+		return -1;
+	}
+	for (size_t i = 0; i < k; i++) {
+		char c = clean[i];
+		if (c == '=') {
+			if (i < k - 2) {
+				free(clean);
+				return -1;
+			}
+			pad++;
+		} else if (pad) {
+			free(clean);
+			return -1;
+		}
+	}
+	dec = malloc(k / 4 * 3 + 1);
+	if (!dec) {
+		free(clean);
+		return -1;
+	}
+	r = EVP_DecodeBlock(dec, (const unsigned char *)clean, (int)k);
+	free(clean);
+	if (r < 0 || (size_t)r < pad) {
+		free(dec);
+		return -1;
+	}
+	*outlen = (size_t)r - pad;
+	dec[*outlen] = 0;
+	*out = (char *)dec;
+	return 0;
+}
+
+static int looks_pem(const char *p, size_t len)
+{
+	return len >= 11 && memmem(p, len, "-----BEGIN ", 11) != NULL;
+}
+
+/* One piece of TLS material from "<key>" (a path) or "<key>-data"
+ * (base64): 0 not set, 1 loaded, -1 error. */
+static int load_pem(const struct kentry *en, const char *key, struct kc_blob *out,
+		    int both_is_error, struct kerr *e)
+{
+	char dkey[64];
+	const char *path, *data;
+	int rp, rd;
+
+	snprintf(dkey, sizeof(dkey), "%s-data", key);
+	if ((rp = field_str(en, key, &path, e)) < 0 || (rd = field_str(en, dkey, &data, e)) < 0)
+		return -1;
+	if (rp && rd && both_is_error)
+		return kfail(e, "%s: %s[%zu].%s: %s and %s are both set (%s would override)",
+			     EARG(en), key, dkey, dkey);
+	if (rd) {
+		if (b64_decode(data, &out->data, &out->len) < 0)
+			return kfail(e, EPFX "%s: invalid base64", EARG(en), dkey);
+		if (!looks_pem(out->data, out->len)) {
+			free(out->data);
+			out->data = NULL;
+			out->len = 0;
+			return kfail(e, EPFX "%s: decoded data is not PEM", EARG(en), dkey);
+		}
+		return 1;
+	}
+	if (rp) {
+		char *full = join_path(en->file->dir, path);
+		int err = 0;
+
+		if (!full)
+			return kfail(e, "out of memory");
+		out->data = read_file(full, KC_MAX_PEM, &out->len, &err);
+		if (!out->data) {
+			kfail(e, EPFX "%s: cannot read %s: %s", EARG(en), key, full, strerror(err));
+			free(full);
+			return -1;
+		}
+		if (!looks_pem(out->data, out->len)) {
+			kfail(e, EPFX "%s: %s is not a PEM file", EARG(en), key, full);
+			free(full);
+			free(out->data);
+			out->data = NULL;
+			out->len = 0;
+			return -1;
+		}
+		free(full);
+		return 1;
+	}
+	return 0;
+}
+
+static char *trim_token(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = 0;
+	return s;
+}
+
+/* A header value must not carry CR/LF or other control bytes. */
+static int token_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- resolve */
+
+static int resolve_cluster(const struct kentry *cl, const struct kentry *cx,
+			   struct kc_config *out, struct kerr *e)
+{
+	const char *server, *sni, *proxy;
+	int r, have_ca;
+	size_t n;
+
+	if (!cl->body)
+		return kfail(e, "%s: %s[%zu].cluster: missing", cl->file->path, cl->list, cl->index);
+	(void)cx;
+	if ((r = field_str(cl, "server", &server, e)) < 0)
+		return -1;
+	if (r == 0)
+		return kfail(e, EPFX "server: missing", EARG(cl));
+	if (strncasecmp(server, "https://", 8) && strncasecmp(server, "http://", 7))
+		return kfail(e, EPFX "server: \"%s\" is not an http(s) URL", EARG(cl), server);
+	if (!(out->server = strdup(server)))
+		return kfail(e, "out of memory");
+	n = strlen(out->server);
+	while (n && out->server[n - 1] == '/')
+		out->server[--n] = 0;
+	if (field_str(cl, "tls-server-name", &sni, e) < 0 ||
+	    field_str(cl, "proxy-url", &proxy, e) < 0 ||
+	    field_bool(cl, "insecure-skip-tls-verify", &out->insecure, e) < 0)
+		return -1;
+	if (sni && !(out->tls_server_name = strdup(sni)))
+		return kfail(e, "out of memory");
+	if (proxy && !(out->proxy_url = strdup(proxy)))
+		return kfail(e, "out of memory");
+	/* client-go lets -data win over the file for the CA without complaint */
+	have_ca = load_pem(cl, "certificate-authority", &out->ca, 0, e);
+	if (have_ca < 0)
+		return -1;
+	if (have_ca && out->insecure)
+		return kfail(e, "%s: %s[%zu].cluster: specifying a root certificates file with "
+			     "insecure-skip-tls-verify is not allowed", EARG_CL(cl));
+	return 0;
+}
+
+static int resolve_user(const struct kentry *u, struct kc_config *out, struct kerr *e)
+{
+	const char *tok, *tokfile, *user, *pass;
+	const struct ynode *execn, *ap;
+	int rc, rk;
+
+	if (!u->body)
+		return 0;	/* an empty user: anonymous */
+	rc = load_pem(u, "client-certificate", &out->cert, 1, e);
+	if (rc < 0)
+		return -1;
+	rk = load_pem(u, "client-key", &out->key, 1, e);
+	if (rk < 0)
+		return -1;
+	if (rc && !rk)
+		return kfail(e, "%s: %s[%zu].user: client certificate given without "
+			     "client-key or client-key-data", EARG_CL(u));
+	if (rk && !rc)
+		return kfail(e, "%s: %s[%zu].user: client key given without "
+			     "client-certificate or client-certificate-data", EARG_CL(u));
+	if (field_str(u, "token", &tok, e) < 0 || field_str(u, "tokenFile", &tokfile, e) < 0 ||
+	    field_str(u, "username", &user, e) < 0 || field_str(u, "password", &pass, e) < 0)
+		return -1;
+	if ((tok || tokfile) && (user || pass))
+		return kfail(e, "%s: %s[%zu].user: more than one authentication method found "
+			     "(token and username/password)", EARG_CL(u));
+	if (pass && !user)
+		return kfail(e, EPFX "username: missing (password is set)", EARG(u));
+	if (tok) {
+		if (!token_ok(tok))
+			return kfail(e, EPFX "token: contains control characters", EARG(u));
+		if (!(out->token = strdup(tok)))
+			return kfail(e, "out of memory");
+	}
+	if (tokfile) {
+		char *full = join_path(u->file->dir, tokfile), *t;
+		size_t len;
+		int err = 0;
+
+		if (!full)
+			return kfail(e, "out of memory");
+		out->token_file = full;
+		t = read_file(full, KC_MAX_TOKEN, &len, &err);
+		if (!t)
+			return kfail(e, EPFX "tokenFile: cannot read %s: %s", EARG(u), full,
+				     strerror(err));
+		trim_token(t);
+		if (!t[0] || !token_ok(t)) {
+			free(t);
+			return kfail(e, EPFX "tokenFile: %s is empty or not a token", EARG(u), full);
+		}
+		/* tokenFile wins over token, as in client-go */
+		free(out->token);
+		out->token = t;
+	}
+	if (user) {
+		if (!(out->username = strdup(user)) || !(out->password = strdup(pass ? pass : "")))
+			return kfail(e, "out of memory");
+	}
+	execn = yget(u->body, "exec");
+	ap = yget(u->body, "auth-provider");
+	if (!yis_null(execn) && !yis_null(ap))
+		return kfail(e, "%s: %s[%zu].user: exec and auth-provider are both set",
+			     EARG_CL(u));
+	if (!yis_null(ap)) {
+		const struct ynode *nm = yget(ap, "name"), *cfg = yget(ap, "config");
+		const struct ynode *idt = yget(cfg, "id-token");
+
+		out->auth_provider = strdup(nm && nm->type == Y_SCALAR ? nm->val : "?");
+		if (!out->token && !out->cert.len && !out->username) {
+			/* oidc: the id-token is a bearer token (refresh is not done) */
+			if (nm && nm->type == Y_SCALAR && !strcmp(nm->val, "oidc") &&
+			    idt && idt->type == Y_SCALAR && idt->val[0] && token_ok(idt->val)) {
+				if (!(out->token = strdup(idt->val)))
+					return kfail(e, "out of memory");
+			} else {
+				return kfail(e, EPFX "auth-provider: provider \"%s\" is not supported yet "
+					     "(use an exec plugin or a token)", EARG(u),
+					     out->auth_provider ? out->auth_provider : "?");
+			}
+		}
+	}
+	if (!yis_null(execn)) {
+		const struct ynode *cmd = yget(execn, "command");
+
+		out->exec_command = strdup(cmd && cmd->type == Y_SCALAR ? cmd->val : "");
+		if (!out->token && !out->cert.len && !out->username)
+			return kfail(e, EPFX "exec: exec credential plugins are not supported yet",
+				     EARG(u));
+	}
+	return 0;
+}
+
+static int resolve(struct kc_state *st, const char *paths, const char *context,
+		   struct kc_config *out, struct kerr *e)
+{
+	const struct kentry *cx, *cl, *u = NULL;
+	const char *clname, *uname, *ns;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!context || !context[0]) {
+		context = st->current;
+		if (!context || !context[0])
+			return kfail(e, "%s: current-context: not set (and no context was given)",
+				     paths);
+	}
+	cx = kfind(&st->contexts, context);
+	if (!cx) {
+		if (context == st->current)
+			return kfail(e, "%s: current-context: context \"%s\" not found in %s",
+				     st->current_file->path, context, paths);
+		return kfail(e, "context \"%s\" not found in %s", context, paths);
+	}
+	if (!cx->body)
+		return kfail(e, "%s: %s[%zu].context: missing", cx->file->path, cx->list, cx->index);
+	if ((r = field_str(cx, "cluster", &clname, e)) < 0)
+		return -1;
+	if (!r)
+		return kfail(e, EPFX "cluster: missing", EARG(cx));
+	if (field_str(cx, "user", &uname, e) < 0 || field_str(cx, "namespace", &ns, e) < 0)
+		return -1;
+	cl = kfind(&st->clusters, clname);
+	if (!cl)
+		return kfail(e, "%s: cluster \"%s\" referenced by context \"%s\" is not defined",
+			     cx->file->path, clname, context);
+	if (uname) {
+		u = kfind(&st->users, uname);
+		if (!u)
+			return kfail(e, "%s: user \"%s\" referenced by context \"%s\" is not defined",
+				     cx->file->path, uname, context);
+	}
+	if (!(out->context = strdup(context)) || !(out->cluster_name = strdup(clname)) ||
+	    !(out->user_name = strdup(uname ? uname : "")) ||
+	    !(out->namespace = strdup(ns ? ns : "default")) ||
+	    !(out->source = strdup(cx->file->path)))
+		return kfail(e, "out of memory");
+	if (resolve_cluster(cl, cx, out, e) < 0)
+		return -1;
+	if (u && resolve_user(u, out, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- API */
+
+char *kc_default_paths(const char *explicit_path)
+{
+	const char *env = getenv("KUBECONFIG"), *home = getenv("HOME");
+	char *out;
+
+	if (explicit_path && explicit_path[0])
+		return strdup(explicit_path);
+	if (env && env[0])
+		return strdup(env);
+	if (asprintf(&out, "%s/.kube/config", home && home[0] ? home : ".") < 0)
+		return NULL;
+	return out;
+}
+
+int kc_load(const char *paths, const char *context, struct kc_config *out,
+	    char *err, size_t errlen)
+{
+	struct kc_state *st = calloc(1, sizeof(*st));
+	struct kerr e = { err, errlen };
+	char *list = NULL, *save = NULL, *p;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = 0;
+	if (!st || !paths || !(list = strdup(paths))) {
+		kfail(&e, "out of memory");
+		goto out;
+	}
+	for (p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		size_t len;
+		int ferr = 0, dup = 0;
+		char *buf;
+
+		if (!p[0])
+			continue;
+		for (size_t i = 0; i < st->nfiles; i++)
+			if (!strcmp(st->files[i].path, p))
+				dup = 1;
+		if (dup)
+			continue;
+		if (st->nfiles == KC_MAX_FILES) {
+			kfail(&e, "%s: more than %d kubeconfig files", paths, KC_MAX_FILES);
+			goto out;
+		}
+		buf = read_file(p, KC_MAX_FILE, &len, &ferr);
+		if (!buf) {
+			if (ferr == ENOENT)
+				continue;	/* missing files are skipped, as kubectl does */
+			if (ferr == EFBIG)
+				kfail(&e, "%s: larger than %u MiB, not a kubeconfig", p,
+				      KC_MAX_FILE >> 20);
+			else
+				kfail(&e, "%s: %s", p, strerror(ferr));
+			goto out;
+		}
+		rc = load_one(st, p, NULL, buf, len, &e);
+		free(buf);
+		if (rc < 0)
+			goto out;
+		rc = -1;
+	}
+	if (st->nfiles == 0) {
+		kfail(&e, "%s: no kubeconfig file found", paths);
+		goto out;
+	}
+	rc = resolve(st, paths, context, out, &e);
+out:
+	if (rc < 0)
+		kc_free(out);
+	if (st)
+		state_free(st);
+	free(st);
+	free(list);
+	return rc;
+}
+
+int kc_load_buffer(const char *yaml, size_t len, const char *name,
+		   const char *dir, const char *context, struct kc_config *out,
+		   char *err, size_t errlen)
+{
+	struct kc_state *st = calloc(1, sizeof(*st));
+	struct kerr e = { err, errlen };
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = 0;
+	if (!name)
+		name = "<buffer>";
+	if (!st) {
+		kfail(&e, "out of memory");
+		return -1;
+	}
+	if (len > KC_MAX_FILE)
+		kfail(&e, "%s: larger than %u MiB, not a kubeconfig", name, KC_MAX_FILE >> 20);
+	else if (load_one(st, name, dir ? dir : ".", yaml, len, &e) == 0)
+		rc = resolve(st, name, context, out, &e);
+	if (rc < 0)
+		kc_free(out);
+	state_free(st);
+	free(st);
+	return rc;
+}
+
+static void blob_free(struct kc_blob *b)
+{
+	if (b->data)
+		OPENSSL_cleanse(b->data, b->len);
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+static void secret_free(char **s)
+{
+	if (*s)
+		OPENSSL_cleanse(*s, strlen(*s));
+	free(*s);
+	*s = NULL;
+}
+
+void kc_free(struct kc_config *kc)
+{
+	if (!kc)
+		return;
+	free(kc->context);
+	free(kc->cluster_name);
+	free(kc->user_name);
+	free(kc->namespace);
+	free(kc->server);
+	free(kc->tls_server_name);
+	free(kc->proxy_url);
+	blob_free(&kc->ca);
+	blob_free(&kc->cert);
+	blob_free(&kc->key);
+	secret_free(&kc->token);
+	free(kc->token_file);
+	free(kc->username);
+	secret_free(&kc->password);
+	free(kc->source);
+	free(kc->exec_command);
+	free(kc->auth_provider);
+	memset(kc, 0, sizeof(*kc));
+}

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <fuse_lowlevel.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
@@ -256,7 +257,9 @@ int main(int argc, char *argv[])
 	else {
 		struct fuse_loop_config lc = {
 			.clone_fd = 0,
-			.max_idle_threads = co.max_idle_threads,
+			/* libfuse marks "not given" as UINT_MAX. */
+			.max_idle_threads = co.max_idle_threads == UINT_MAX ?
+					    10 : co.max_idle_threads,
 		};
 		ret = fuse_session_loop_mt(fs.se, &lc);
 	}

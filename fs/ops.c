@@ -489,9 +489,90 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- files ---- */
 
-static struct fh_base *fh_of(struct fuse_file_info *fi)
+/* Snapshot handles are not raw pointers in fi->fh: the kernel may send
+ * RELEASE while a READ of the same handle is still being answered (seen
+ * when the reader dies of SIGPIPE), so a worker could reply from freed
+ * memory.  They live in a table under an id instead; fi->fh is that id
+ * shifted left with the low bit set, which no (aligned) stream handle
+ * pointer has.  A read holds a reference while it replies. */
+#define SNAP_SLOTS 1024
+
+struct snap_ref {
+	uint64_t id;
+	struct snapshot *s;
+	int refs;
+	struct snap_ref *next;
+};
+
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snap_ref *snap_tab[SNAP_SLOTS];
+static uint64_t snap_next_id = 1;
+
+static int is_snapshot_fh(uint64_t fh)
 {
-	return (struct fh_base *)(uintptr_t)fi->fh;
+	return fh & 1;
+}
+
+static uint64_t snap_register(struct snapshot *s)
+{
+	struct snap_ref *r = calloc(1, sizeof(*r));
+	uint64_t id;
+
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&snap_lock);
+	id = snap_next_id++;
+	r->id = id;
+	r->s = s;
+	r->refs = 1;
+	r->next = snap_tab[id % SNAP_SLOTS];
+	snap_tab[id % SNAP_SLOTS] = r;
+	pthread_mutex_unlock(&snap_lock);
+	return id << 1 | 1;
+}
+
+/* Caller holds snap_lock. */
+static struct snap_ref **snap_find(uint64_t fh)
+{
+	uint64_t id = fh >> 1;
+	struct snap_ref **pp = &snap_tab[id % SNAP_SLOTS];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id)
+			return pp;
+	return NULL;
+}
+
+static struct snap_ref *snap_get(uint64_t fh)
+{
+	struct snap_ref **pp, *r = NULL;
+
+	pthread_mutex_lock(&snap_lock);
+	if ((pp = snap_find(fh))) {
+		r = *pp;
+		r->refs++;
+	}
+	pthread_mutex_unlock(&snap_lock);
+	return r;
+}
+
+/* Drop a reference; unlink: also remove it from the table (release). */
+static void snap_put(uint64_t fh, struct snap_ref *r, int unlink)
+{
+	struct snap_ref **pp;
+	int last;
+
+	pthread_mutex_lock(&snap_lock);
+	if (unlink && (pp = snap_find(fh)) && *pp == r) {
+		*pp = r->next;
+		r->refs--;	/* the table's own reference */
+	}
+	last = --r->refs == 0;
+	pthread_mutex_unlock(&snap_lock);
+	if (last) {
+		snapshot_free(r->s);
+		free(r);
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -499,6 +580,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct pfs_path p;
 	struct nodeinfo ni;
 	struct snapshot *s;
+	uint64_t fh;
 	int rc;
 
 	TRACE("open %lu flags 0%o", (unsigned long)ino, fi->flags);
@@ -523,36 +605,48 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	tree_set_size(ino, (off_t)s->len);
-	fi->fh = (uintptr_t)s;
+	if (!(fh = snap_register(s))) {
+		snapshot_free(s);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = fh;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi))
-		snapshot_free(s);
+	if (fuse_reply_open(req, fi)) {
+		struct snap_ref *r = snap_get(fh);
+
+		if (r)
+			snap_put(fh, r, 1);
+	}
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fh_base *b = fh_of(fi);
+	struct snap_ref *r;
 	struct snapshot *s;
 
 	(void)ino;
-	if (b->type == FH_STREAM) {
+	if (!is_snapshot_fh(fi->fh)) {
 		streams_read(req, size, fi);
 		return;
 	}
-	s = (struct snapshot *)b;
-	if (off < 0) {
+	if (!(r = snap_get(fi->fh))) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	s = r->s;
+	if (off < 0)
 		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((size_t)off >= s->len) {
+	else if ((size_t)off >= s->len)
 		fuse_reply_buf(req, NULL, 0);
-		return;
+	else {
+		if (size > s->len - (size_t)off)
+			size = s->len - (size_t)off;
+		fuse_reply_buf(req, s->data + off, size);
 	}
-	if (size > s->len - (size_t)off)
-		size = s->len - (size_t)off;
-	fuse_reply_buf(req, s->data + off, size);
+	snap_put(fi->fh, r, 0);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -560,7 +654,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	(void)ino;
 	(void)off;
-	if (fh_of(fi)->type == FH_STREAM) {
+	if (!is_snapshot_fh(fi->fh)) {
 		streams_write(req, buf, size, fi);
 		return;
 	}
@@ -576,14 +670,15 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fh_base *b = fh_of(fi);
+	struct snap_ref *r;
 
 	(void)ino;
-	if (b && b->type == FH_STREAM) {
+	if (!is_snapshot_fh(fi->fh)) {
 		streams_release(req, fi);
 		return;
 	}
-	snapshot_free((struct snapshot *)b);
+	if ((r = snap_get(fi->fh)))
+		snap_put(fi->fh, r, 1);
 	fuse_reply_err(req, 0);
 }
 
@@ -591,7 +686,7 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
 	(void)ino;
-	if (fh_of(fi)->type == FH_STREAM) {
+	if (!is_snapshot_fh(fi->fh)) {
 		streams_poll(req, fi, ph);
 		return;
 	}

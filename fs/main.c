@@ -13,6 +13,7 @@
 #include <fuse_lowlevel.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,7 +264,12 @@ int main(int argc, char *argv[])
 		};
 		ret = fuse_session_loop_mt(fs.se, &lc);
 	}
-	ret = ret ? 1 : 0;
+	/* libfuse reports the signal that ended the loop as its number (the
+	 * sign differs between releases); an unmount asked for by SIGINT,
+	 * SIGTERM or SIGHUP is a clean exit. */
+	pdebug("loop ended: %d", ret);
+	ret = (ret == 0 || abs(ret) == SIGINT || abs(ret) == SIGTERM ||
+	       abs(ret) == SIGHUP) ? 0 : 1;
 	pinfo("unmounting %s", co.mountpoint);
 
 out_unmount:

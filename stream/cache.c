@@ -22,6 +22,10 @@
 #define LIST_LIMIT	500
 #define MAX_RESTARTS	3
 #define MAX_ITEMS	1000000	/* bound memory on a hostile server */
+/* A failed fetch is remembered this long: the kernel follows a failed
+ * dentry revalidation with a fresh lookup at once, and without this each
+ * would wait out the full timeout against a dead server. */
+#define ERR_HOLD_MS	1000
 
 long long mono_ms(void)
 {
@@ -40,6 +44,7 @@ struct slot {
 	int fetching;
 	unsigned gen;		/* bumped when a fetch finishes */
 	int err;		/* result of the last finished fetch */
+	long long err_at;	/* mono_ms of that failure */
 	char msg[512];
 };
 
@@ -550,6 +555,12 @@ static int cache_get(struct cache *c, const char *key, void **out, char *msg,
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
+	if (!s->fetching && s->err && now - s->err_at < ERR_HOLD_MS) {
+		snprintf(msg, msglen, "%s", s->msg);
+		rc = s->err;
+		pthread_mutex_unlock(&c->lock);
+		return rc;
+	}
 	if (s->fetching) {
 		/* Someone is fetching this key already: wait for its result. */
 		unsigned gen = s->gen;
@@ -597,6 +608,7 @@ static int cache_get(struct cache *c, const char *key, void **out, char *msg,
 	s->fetching = 0;
 	s->gen++;
 	s->err = rc;
+	s->err_at = mono_ms();
 	snprintf(s->msg, sizeof(s->msg), "%s", msg);
 	if (rc == 0) {
 		slot_drop(s);

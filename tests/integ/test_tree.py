@@ -281,6 +281,19 @@ def test_startup_errors(fx):
         os.rmdir(d)
 
 
+def test_limited_user(fx):
+    """A user who may not list namespaces sees the context's namespace."""
+    with Mount(fx, args=["--context", "fixture-limited"]) as m:
+        eq(sorted(os.listdir(m.path)), [".podfs", "demo"], "root of a limited user")
+        eq(sorted(os.listdir(m.p("demo"))), names(fx, "get", "pods", "-n", "demo"), "demo")
+        expect_errno(lambda: os.listdir(m.p("kube-system")), errno.EACCES, "forbidden ns")
+        text = read(m.p(".podfs", "status")).decode()
+        check("user: fixture-limited\n" in text and "forbidden" in text, "status:\n" + text)
+    with Mount(fx, opts=["context=fixture-cert"]) as m:
+        eq(sorted(os.listdir(m.path)), sorted([".podfs"] + names(fx, "get", "ns")),
+           "client certificate user")
+
+
 def test_unreachable_at_mount(fx):
     """A server that is down at mount time is not fatal: mount, report."""
     port = fx.port
@@ -338,6 +351,7 @@ def main():
         s.run(test_clean_unmount)
         s.run(test_startup_errors, fx)
         s.run(test_sigterm_unmounts, fx)
+        s.run(test_limited_user, fx)
         s.run(test_stopped_and_killed_server, fx)
         s.run(test_unreachable_at_mount, fx)
     except Exception as e:

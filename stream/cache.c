@@ -277,6 +277,44 @@ static int collector_add(struct collector *col, const cJSON *item)
 	return 0;
 }
 
+/* Bodies of list pages are collected here, bounded. */
+#define PAGE_MAX	(256u << 20)
+
+struct pagebuf {
+	char *p;
+	size_t len, cap;
+	int too_big;
+};
+
+static int page_cb(void *ud, const char *p, size_t n)
+{
+	struct pagebuf *b = ud;
+
+	if (!p || !n)
+		return 0;	/* idle tick */
+	if (b->len + n + 1 > PAGE_MAX) {
+		b->too_big = 1;
+		return 1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap : 65536;
+		char *q;
+
+		while (nc < b->len + n + 1)
+			nc *= 2;
+		if (!(q = realloc(b->p, nc))) {
+			b->too_big = 1;
+			return 1;
+		}
+		b->p = q;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return 0;
+}
+
 static int neg_errno_for(long code)
 {
 	int e = http_errno(code);
@@ -291,6 +329,7 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 		    char *msg, size_t msglen)
 {
 	long long deadline = mono_ms() + c->timeout_ms;
+	struct pagebuf page = { 0 };
 	char *cont = NULL;
 	int restarts = 0, rc = 0;
 
@@ -319,9 +358,20 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 		} else
 			snprintf(path, sizeof(path), "%s?limit=%d", base, LIST_LIMIT);
 		memset(&resp, 0, sizeof(resp));
-		rc = rest_get(c->rest, path, &resp);
+		free(page.p);
+		memset(&page, 0, sizeof(page));
+		/* Each page gets what is left of the one deadline, so a slow
+		 * server cannot stretch the listing past -o timeout. */
+		rc = rest_get_stream(c->rest, path, deadline - mono_ms() > 1 ?
+				     deadline - mono_ms() : 1, page_cb, &page, &resp);
+		if (rc == 0 && page.too_big) {
+			snprintf(msg, msglen, "listing %s: a page is larger than %u MiB",
+				 base, PAGE_MAX >> 20);
+			rc = -EFBIG;
+		}
 		if (rc < 0) {
-			snprintf(msg, msglen, "%s", resp.msg[0] ? resp.msg : strerror(-rc));
+			if (!msg[0])
+				snprintf(msg, msglen, "%s", resp.msg[0] ? resp.msg : strerror(-rc));
 			rest_resp_free(&resp);
 			break;
 		}
@@ -342,12 +392,16 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 				k8s_status_message(resp.body, resp.len, msg, msglen);
 			if (!msg[0])
 				snprintf(msg, msglen, "HTTP %ld", resp.code);
-			rc = neg_errno_for(resp.code);
+			/* A list that keeps expiring is worth retrying later,
+			 * not a stale handle. */
+			rc = resp.code == 410 ? -EAGAIN : neg_errno_for(resp.code);
 			rest_resp_free(&resp);
 			break;
 		}
-		doc = resp.body ? cJSON_ParseWithLength(resp.body, resp.len) : NULL;
 		rest_resp_free(&resp);
+		doc = page.p ? cJSON_ParseWithLength(page.p, page.len) : NULL;
+		free(page.p);
+		memset(&page, 0, sizeof(page));
 		if (!doc) {
 			snprintf(msg, msglen, "listing %s: the reply is not JSON", base);
 			rc = -EIO;
@@ -373,6 +427,7 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 		if (!cont)
 			break;
 	}
+	free(page.p);
 	free(cont);
 	return rc;
 }

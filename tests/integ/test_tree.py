@@ -294,6 +294,28 @@ def test_limited_user(fx):
            "client certificate user")
 
 
+def test_slow_and_expiring_lists(fx):
+    """The pagination loop has one deadline; expired continue tokens restart it."""
+    with Mount(fx, opts=["timeout=2", "cache=1"]) as m:
+        try:
+            fx.set(continue_ttl_s="0")
+            fx.reset_stats()
+            expect_errno(lambda: os.listdir(m.p("big")), errno.EAGAIN, "list that keeps expiring")
+            n = fx.stats()["by_category"].get("pod_list", 0)
+            eq(n, 8, "pages: first try and 3 restarts, 2 pages each")
+            fx.set(continue_ttl_s="")
+            time.sleep(1.1)     # the failure is remembered for a second
+            eq(len(os.listdir(m.p("big"))), BIG, "after the tokens last again")
+            os.listdir(m.path)
+            fx.set(rest_delay_ms="700")     # 4 pages * 0.7 s > 2 s
+            time.sleep(1.1)     # the pod list is stale now
+            rc, _, err, secs = run(["ls", m.p("big")], timeout=30)
+            check(rc not in (0, None), "slow listing must fail: rc %s" % rc)
+            check(secs < 2 + 2, "slow listing took %.1fs" % secs)
+        finally:
+            fx.set(continue_ttl_s="", rest_delay_ms="")
+
+
 def test_unreachable_at_mount(fx):
     """A server that is down at mount time is not fatal: mount, report."""
     port = fx.port
@@ -352,6 +374,7 @@ def main():
         s.run(test_startup_errors, fx)
         s.run(test_sigterm_unmounts, fx)
         s.run(test_limited_user, fx)
+        s.run(test_slow_and_expiring_lists, fx)
         s.run(test_stopped_and_killed_server, fx)
         s.run(test_unreachable_at_mount, fx)
     except Exception as e:

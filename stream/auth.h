@@ -30,4 +30,19 @@ const char *auth_user(const struct auth *a);	/* user name for display */
 const char *auth_context(const struct auth *a);
 const char *auth_namespace(const struct auth *a);
 
+/* What requests are built from.  auth_base_url() is the URL to give curl:
+ * the server URL, except that with a tls-server-name its host is that name
+ * (auth_apply routes the TCP connection to the real server with
+ * CURLOPT_CONNECT_TO, so SNI and certificate checks use the name).
+ * auth_host() is the real server's authority for a Host header,
+ * auth_prefix() the server URL's path prefix ("" or "/prefix"). */
+const char *auth_base_url(const struct auth *a);
+const char *auth_host(const struct auth *a);
+const char *auth_prefix(const struct auth *a);
+int auth_has_proxy(const struct auth *a);
+
+/* How often tokenFile is stat()ed for a rotation (default 5 s; 0 = on
+ * every request, for tests). */
+void auth_set_token_recheck(struct auth *a, int seconds);
+
 #endif

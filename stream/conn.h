@@ -57,6 +57,12 @@ struct conn *ws_connect(struct rest *r, const char *path,
 			char *err, size_t errlen);
 
 /* Pure helpers, exposed for unit tests. */
+/* Parse a response head from the start of buf: 1 when complete (*used =
+ * bytes of the head including the blank line; h filled, free with
+ * http_head_free), 0 when more bytes are needed, -1 when malformed or
+ * larger than 64 KiB (message in err). */
+int http_head_parse(const char *buf, size_t len, struct http_head *h, size_t *used,
+		    char *err, size_t errlen);
 void ws_accept_for_key(const char *key, char out[29]);
 int ws_protocol_offered(const char *offered, const char *chosen);
 

@@ -32,13 +32,23 @@ int rest_call(struct rest *r, const char *method, const char *path,
 int rest_get(struct rest *r, const char *path, struct rest_resp *resp);
 void rest_resp_free(struct rest_resp *resp);
 
-/* Streamed GET: body bytes go to cb as they arrive; cb returns 0 to go on,
- * non-zero to stop.  Used for pod proxy downloads and the log. */
+/* Streamed GET: body bytes of a 2xx reply go to cb as they arrive; cb
+ * returns 0 to go on, non-zero to stop (then the call returns 0).  While
+ * the stream is idle cb is also called with p == NULL, n == 0 about once a
+ * second, so a follow on a silent container can still be stopped.
+ * timeout_ms 0 = no overall deadline (the connect is still bounded by the
+ * rest timeout).  A non-2xx reply is not passed to cb: its first 64 KiB
+ * are in resp->body and its message in resp->msg.  Used for pod proxy
+ * downloads and the log. */
 int rest_get_stream(struct rest *r, const char *path, long timeout_ms,
 		    int (*cb)(void *ud, const char *p, size_t n), void *ud,
 		    struct rest_resp *resp);
 
-/* HTTP status to errno, as design.md §2 lists it. */
+/* curl transport result to -errno (0 for CURLE_OK); docs/kubeconfig.md
+ * lists the mapping. */
+int curl_code_errno(CURLcode c);
+
+/* HTTP status to errno, as design.md §2 lists it (positive; 0 for 2xx). */
 int http_errno(long code);
 
 /* Extract "message" from a Status JSON body into msg (or the first line of

@@ -1,0 +1,407 @@
+/* The one place that turns a resolved kubeconfig into the TLS settings and
+ * credentials of every connection: REST handles and the CONNECT_ONLY
+ * handles that carry WebSocket and chunked streams get the same options
+ * from auth_apply(), so the two can never drift apart.
+ *
+ * tls-server-name: libcurl (7.88) has no option to set SNI and the name
+ * checked in the certificate separately from the URL host.  So the URL we
+ * hand to curl names the tls-server-name, and CURLOPT_CONNECT_TO sends the
+ * TCP connection to the real host and port.  curl then uses that name for
+ * SNI and for certificate verification (what client-go's ServerName does),
+ * while the Host header still names the real server (REST: an explicit
+ * Host header; streams write their own head).  Without tls-server-name the
+ * URL is the server's, and curl checks DNS names or IP SANs as fits.
+ *
+ * tokenFile is re-read when its mtime/size/inode change, checked at most
+ * every AUTH_TOKEN_RECHECK seconds under a mutex, because bound service
+ * account tokens rotate.  The token itself is never logged. */
+#include "stream/auth.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "stream/log.h"
+
+#define AUTH_TOKEN_RECHECK 5		/* seconds between tokenFile stat()s */
+#define AUTH_MAX_TOKEN	(64u << 10)
+
+struct auth {
+	char *server;		/* as configured, no trailing '/' */
+	char *base_url;		/* what curl is given (tls-server-name as host) */
+	char *host;		/* authority of the real server, for Host: */
+	char *prefix;		/* path prefix of the server URL, "" if none */
+	char *user, *context, *ns;
+	char *proxy;
+	int insecure;
+	int use_sni;
+	struct curl_slist *connect_to;
+	struct kc_blob ca, cert, key;
+	char *basic;		/* "Basic <b64>" */
+
+	pthread_mutex_t mu;	/* guards the token fields below */
+	int recheck;		/* seconds between tokenFile stat()s */
+	char *token;
+	char *token_file;
+	time_t checked;		/* last stat() of token_file */
+	struct timespec mtime;
+	off_t size;
+	ino_t ino;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int blob_copy(struct kc_blob *dst, const struct kc_blob *src)
+{
+	dst->data = NULL;
+	dst->len = 0;
+	if (!src->len)
+		return 0;
+	dst->data = malloc(src->len + 1);
+	if (!dst->data)
+		return -1;
+	memcpy(dst->data, src->data, src->len);
+	dst->data[src->len] = 0;
+	dst->len = src->len;
+	return 0;
+}
+
+static void blob_wipe(struct kc_blob *b)
+{
+	if (b->data)
+		OPENSSL_cleanse(b->data, b->len);
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+static void str_wipe(char **s)
+{
+	if (*s)
+		OPENSSL_cleanse(*s, strlen(*s));
+	free(*s);
+	*s = NULL;
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Split the server URL into what curl connects to and what the Host header
+ * names, arranging CONNECT_TO when a tls-server-name is configured. */
+static int parse_server(struct auth *a, const struct kc_config *kc, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *eport = NULL, *path = NULL;
+	int rc = -1;
+
+	if (!u) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (curl_url_set(u, CURLUPART_URL, kc->server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &eport, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		snprintf(err, errlen, "%s: cluster \"%s\": server \"%s\" is not a valid URL",
+			 kc->source ? kc->source : "kubeconfig",
+			 kc->cluster_name ? kc->cluster_name : "", kc->server);
+		goto out;
+	}
+	curl_url_get(u, CURLUPART_PORT, &port, 0);	/* NULL when not explicit */
+	curl_url_get(u, CURLUPART_PATH, &path, 0);
+	a->prefix = strdup(path && strcmp(path, "/") ? path : "");
+	if (a->prefix) {
+		size_t n = strlen(a->prefix);
+		while (n && a->prefix[n - 1] == '/')
+			a->prefix[--n] = 0;
+	}
+	if (port)
+		rc = asprintf(&a->host, "%s:%s", host, port);
+	else
+		rc = (a->host = strdup(host)) ? 0 : -1;
+	if (rc < 0 || !a->prefix)
+		goto oom;
+	rc = -1;
+	if (kc->tls_server_name && kc->tls_server_name[0] &&
+	    strcmp(kc->tls_server_name, host)) {
+		char *ct;
+		const char *sni = kc->tls_server_name;
+
+		if (strpbrk(sni, "/:@?# \t\r\n[]")) {
+			snprintf(err, errlen, "%s: cluster \"%s\": tls-server-name \"%s\" is not a host name",
+				 kc->source ? kc->source : "kubeconfig",
+				 kc->cluster_name ? kc->cluster_name : "", sni);
+			goto out;
+		}
+		if (asprintf(&a->base_url, "%s://%s:%s%s", scheme, sni, eport, a->prefix) < 0)
+			goto oom;
+		if (asprintf(&ct, "%s:%s:%s:%s", sni, eport, host, eport) < 0)
+			goto oom;
+		a->connect_to = curl_slist_append(NULL, ct);
+		free(ct);
+		if (!a->connect_to)
+			goto oom;
+		a->use_sni = 1;
+	} else if (asprintf(&a->base_url, "%s://%s%s", scheme, a->host, a->prefix) < 0) {
+		goto oom;
+	}
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(eport);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen)
+{
+	struct auth *a;
+
+	pthread_once(&curl_once, curl_init_once);
+	if (err && errlen)
+		err[0] = 0;
+	if (!kc || !kc->server) {
+		snprintf(err, errlen, "no server configured");
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	a->recheck = AUTH_TOKEN_RECHECK;
+	if (parse_server(a, kc, err, errlen) < 0) {
+		auth_free(a);
+		return NULL;
+	}
+	a->server = xstrdup(kc->server);
+	a->user = strdup(kc->user_name ? kc->user_name : "");
+	a->context = strdup(kc->context ? kc->context : "");
+	a->ns = strdup(kc->namespace ? kc->namespace : "default");
+	a->proxy = xstrdup(kc->proxy_url);
+	a->token = xstrdup(kc->token);
+	a->token_file = xstrdup(kc->token_file);
+	a->insecure = kc->insecure;
+	if (!a->server || !a->user || !a->context || !a->ns ||
+	    (kc->proxy_url && !a->proxy) || (kc->token && !a->token) ||
+	    (kc->token_file && !a->token_file) ||
+	    blob_copy(&a->ca, &kc->ca) < 0 || blob_copy(&a->cert, &kc->cert) < 0 ||
+	    blob_copy(&a->key, &kc->key) < 0)
+		goto oom;
+	if (kc->username) {
+		char *up;
+		size_t n;
+		int len = asprintf(&up, "%s:%s", kc->username, kc->password ? kc->password : "");
+
+		if (len < 0)
+			goto oom;
+		n = 4 * (((size_t)len + 2) / 3) + 1;
+		a->basic = malloc(n + 6);
+		if (!a->basic) {
+			str_wipe(&up);
+			goto oom;
+		}
+		memcpy(a->basic, "Basic ", 6);
+		EVP_EncodeBlock((unsigned char *)a->basic + 6, (unsigned char *)up, len);
+		str_wipe(&up);
+	}
+	if (a->token_file) {
+		struct stat st;
+		if (stat(a->token_file, &st) == 0) {
+			a->mtime = st.st_mtim;
+			a->size = st.st_size;
+			a->ino = st.st_ino;
+		}
+		a->checked = time(NULL);
+	}
+	if (a->insecure)
+		pwarn("TLS verification is off for cluster %s (insecure-skip-tls-verify): "
+		      "the server's identity is not checked", a->server);
+	return a;
+oom:
+	snprintf(err, errlen, "out of memory");
+	auth_free(a);
+	return NULL;
+}
+
+void auth_free(struct auth *a)
+{
+	if (!a)
+		return;
+	free(a->server);
+	free(a->base_url);
+	free(a->host);
+	free(a->prefix);
+	free(a->user);
+	free(a->context);
+	free(a->ns);
+	free(a->proxy);
+	curl_slist_free_all(a->connect_to);
+	blob_wipe(&a->ca);
+	blob_wipe(&a->cert);
+	blob_wipe(&a->key);
+	str_wipe(&a->basic);
+	str_wipe(&a->token);
+	free(a->token_file);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
+
+/* Re-read tokenFile if it changed; called with a->mu held.  A failed read
+ * keeps the previous token: a rotation in progress must not log us out. */
+static void token_refresh_locked(struct auth *a)
+{
+	struct stat st;
+	time_t now = time(NULL);
+	FILE *f;
+	char *buf;
+	size_t n;
+
+	if (!a->token_file || (a->token && now - a->checked < a->recheck &&
+			       now >= a->checked))
+		return;
+	a->checked = now;
+	if (stat(a->token_file, &st) < 0) {
+		pwarn("tokenFile %s: %s (keeping the previous token)", a->token_file, strerror(errno));
+		return;
+	}
+	if (a->token && st.st_mtim.tv_sec == a->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == a->mtime.tv_nsec && st.st_size == a->size && st.st_ino == a->ino)
+		return;
+	f = fopen(a->token_file, "rb");
+	if (!f) {
+		pwarn("tokenFile %s: %s (keeping the previous token)", a->token_file, strerror(errno));
+		return;
+	}
+	buf = calloc(1, AUTH_MAX_TOKEN + 1);
+	n = buf ? fread(buf, 1, AUTH_MAX_TOKEN, f) : 0;
+	fclose(f);
+	if (!buf)
+		return;
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			n = 0;	/* a header injection or a half-written file: ignore */
+	if (n == 0) {
+		pwarn("tokenFile %s: empty or not a token (keeping the previous token)", a->token_file);
+		free(buf);
+		return;
+	}
+	str_wipe(&a->token);
+	a->token = buf;
+	a->mtime = st.st_mtim;
+	a->size = st.st_size;
+	a->ino = st.st_ino;
+	pinfo("tokenFile %s re-read", a->token_file);
+}
+
+int auth_header(struct auth *a, char *buf, size_t len)
+{
+	int n = 0;
+
+	if (!len)
+		return -EINVAL;
+	buf[0] = 0;
+	pthread_mutex_lock(&a->mu);
+	token_refresh_locked(a);
+	if (a->token)
+		n = snprintf(buf, len, "Authorization: Bearer %s", a->token);
+	else if (a->basic)
+		n = snprintf(buf, len, "Authorization: %s", a->basic);
+	pthread_mutex_unlock(&a->mu);
+	if (n < 0 || (size_t)n >= len) {
+		OPENSSL_cleanse(buf, len);
+		buf[0] = 0;
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+int auth_apply(struct auth *a, CURL *h, struct curl_slist **hdrs)
+{
+	CURLcode rc = CURLE_OK;
+	char line[AUTH_MAX_TOKEN + 64];
+	int r;
+
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val); } while (0)
+	SET(CURLOPT_SSL_VERIFYPEER, a->insecure ? 0L : 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, a->insecure ? 0L : 2L);
+	if (a->ca.len) {
+		struct curl_blob b = { a->ca.data, a->ca.len, CURL_BLOB_COPY };
+		SET(CURLOPT_CAINFO_BLOB, &b);
+	}
+	if (a->cert.len && a->key.len) {
+		struct curl_blob c = { a->cert.data, a->cert.len, CURL_BLOB_COPY };
+		struct curl_blob k = { a->key.data, a->key.len, CURL_BLOB_COPY };
+		SET(CURLOPT_SSLCERTTYPE, "PEM");
+		SET(CURLOPT_SSLCERT_BLOB, &c);
+		SET(CURLOPT_SSLKEYTYPE, "PEM");
+		SET(CURLOPT_SSLKEY_BLOB, &k);
+	}
+	if (a->connect_to)
+		SET(CURLOPT_CONNECT_TO, a->connect_to);
+	if (a->proxy)
+		SET(CURLOPT_PROXY, a->proxy);
+#undef SET
+	if (rc != CURLE_OK) {
+		perr("curl option for cluster %s refused: %s", a->server, curl_easy_strerror(rc));
+		return -EINVAL;
+	}
+	if (!hdrs)
+		return 0;
+	if ((r = auth_header(a, line, sizeof(line))) < 0)
+		return r;
+	if (line[0]) {
+		struct curl_slist *n = curl_slist_append(*hdrs, line);
+		OPENSSL_cleanse(line, sizeof(line));
+		if (!n)
+			return -ENOMEM;
+		*hdrs = n;
+	}
+	if (a->use_sni) {
+		struct curl_slist *n;
+		snprintf(line, sizeof(line), "Host: %s", a->host);
+		if (!(n = curl_slist_append(*hdrs, line)))
+			return -ENOMEM;
+		*hdrs = n;
+	}
+	return 0;
+}
+
+void auth_set_token_recheck(struct auth *a, int seconds)
+{
+	pthread_mutex_lock(&a->mu);
+	a->recheck = seconds < 0 ? 0 : seconds;
+	pthread_mutex_unlock(&a->mu);
+}
+
+const char *auth_server(const struct auth *a) { return a->server; }
+const char *auth_user(const struct auth *a) { return a->user; }
+const char *auth_context(const struct auth *a) { return a->context; }
+const char *auth_namespace(const struct auth *a) { return a->ns; }
+const char *auth_base_url(const struct auth *a) { return a->base_url; }
+const char *auth_host(const struct auth *a) { return a->host; }
+const char *auth_prefix(const struct auth *a) { return a->prefix; }
+int auth_has_proxy(const struct auth *a) { return a->proxy != NULL; }

@@ -1,0 +1,176 @@
+"""Helpers for tests that need the fixture API server.
+
+Starts tests/fixture/server.py in a temporary state directory, waits for its
+"ready" line, talks to it (REST with the admin token, the /_fixture/ control
+endpoint, kubectl with the generated kubeconfig), restarts it on the same port
+and stops it without leaving processes behind.  Standard library only.
+
+    with Fixture(synthetic=["big:10000"]) as fx:
+        fx.kubectl("get", "pods", "-A")
+        fx.get("/api/v1/namespaces/demo/pods/web")
+        fx.control("restart", ns="demo", pod="crashy")
+"""
+
+import http.client
+import json
+import os
+import select
+import shutil
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVER = os.path.join(ROOT, "tests", "fixture", "server.py")
+PY = "/usr/bin/python3"
+KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
+
+
+class Fixture:
+    def __init__(self, state=None, port=0, synthetic=(), cluster=None, keep=False):
+        self.own_state = state is None
+        self.state = state or tempfile.mkdtemp(prefix="podfs-fixture-")
+        self.port = port
+        self.synthetic = list(synthetic)
+        self.cluster = cluster
+        self.keep = keep
+        self.proc = None
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start(self, timeout=30):
+        cmd = [PY, SERVER, "--state", self.state, "--port", str(self.port)]
+        if self.cluster:
+            cmd += ["--cluster", self.cluster]
+        for s in self.synthetic:
+            cmd += ["--synthetic", s]
+        # Own session: a test that dies still lets stop() kill the whole group.
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        deadline = time.time() + timeout
+        line = b""
+        while time.time() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                line = self.proc.stdout.readline()
+                if line.startswith(b"ready "):
+                    break
+                if not line:
+                    break
+            if self.proc.poll() is not None:
+                break
+        if not line.startswith(b"ready "):
+            err = self.proc.stderr.read() if self.proc.poll() is not None else b""
+            self.stop()
+            raise RuntimeError("fixture server did not start: %r %r" % (line, err[-2000:]))
+        self.base = line.split()[1].decode()
+        self.port = int(self.base.rsplit(":", 1)[1])
+        with open(os.path.join(self.state, "token")) as f:
+            self.token = f.read().strip()
+        self.kubeconfig = os.path.join(self.state, "kubeconfig")
+        self.ca = os.path.join(self.state, "ca.crt")
+        self.ssl = ssl.create_default_context(cafile=self.ca)
+        return self
+
+    def stop(self, timeout=10):
+        p, self.proc = self.proc, None
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(p.pid, signal.SIGKILL)   # anything left in its group
+        except (ProcessLookupError, PermissionError):
+            pass
+        p.wait()
+        for f in (p.stdout, p.stderr):
+            f.close()
+        return p.returncode
+
+    def restart(self):
+        """Stop, then start again on the same port with the same state."""
+        self.stop()
+        return self.start()
+
+    def close(self):
+        self.stop()
+        if self.own_state and not self.keep:
+            shutil.rmtree(self.state, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- HTTP ---------------------------------------------------------------
+
+    def request(self, method, path, headers=None, body=None, auth=True, timeout=20):
+        """-> (status, headers dict with lower-case names, body bytes)."""
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl,
+                                        timeout=timeout)
+        h = dict(headers or {})
+        if auth is True:
+            h["Authorization"] = "Bearer " + self.token
+        elif isinstance(auth, str):
+            h["Authorization"] = "Bearer " + auth
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            c.close()
+
+    def get(self, path, **kw):
+        st, _, body = self.request("GET", path, **kw)
+        try:
+            return st, json.loads(body)
+        except ValueError:
+            return st, body
+
+    def control(self, endpoint, method="POST", **params):
+        q = urllib.parse.urlencode(params)
+        st, _, body = self.request(method, "/_fixture/%s%s" % (endpoint, "?" + q if q else ""),
+                                   auth=False)
+        if st != 200:
+            raise RuntimeError("control %s: %d %r" % (endpoint, st, body))
+        return json.loads(body)
+
+    def stats(self):
+        return self.control("stats", method="GET")
+
+    def reset_stats(self):
+        return self.control("reset-stats")
+
+    def set(self, **knobs):
+        return self.control("set", **knobs)
+
+    def drop(self):
+        return self.control("drop")
+
+    def restart_pod(self, ns, pod):
+        return self.control("restart", ns=ns, pod=pod)
+
+    def garbage(self, what, count=1):
+        return self.control("garbage", what=what, count=count)
+
+    # --- kubectl ------------------------------------------------------------
+
+    def kubectl(self, *args, context=None, input=None, timeout=30):
+        cmd = [KUBECTL, "--kubeconfig", self.kubeconfig]
+        if context:
+            cmd += ["--context", context]
+        cmd += list(args)
+        env = dict(os.environ, KUBECACHEDIR=os.path.join(self.state, "kubecache"),
+                   HOME=self.state)
+        return subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout, env=env,
+                              stdin=None if input is not None else subprocess.DEVNULL)

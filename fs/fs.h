@@ -1,0 +1,53 @@
+/* The global state of a podfs mount, shared by the FUSE side: the API
+ * client, the listing cache, the options, the FUSE session, and what
+ * .podfs/status reports about connectivity. */
+#ifndef PODFS_FS_H
+#define PODFS_FS_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "stream/kubeconfig.h"
+
+struct rest;
+struct auth;
+struct cache;
+
+#define PODFS_VERSION "0.1.0"
+
+struct podfs {
+	struct kc_config kc;		/* the resolved context */
+	struct auth *auth;
+	struct rest *rest;
+	struct cache *cache;
+	struct fuse_session *se;
+
+	long timeout_ms;		/* -o timeout: bound on metadata ops */
+	long cache_ms;			/* -o cache: listing and kernel cache */
+	size_t buffer_size;		/* -o buffer: per-stream buffer bytes */
+	int debug;			/* -d: trace requests */
+	const char *namespace;		/* namespace shown when listing is forbidden */
+	uid_t uid;
+	gid_t gid;
+	time_t mounted;
+
+	/* .podfs/status; guarded by status_lock. */
+	pthread_mutex_t status_lock;
+	time_t last_ok;			/* last successful API contact */
+	time_t last_err_time;
+	int last_err;			/* -errno of the last failure */
+	char last_err_msg[512];		/* the server's message, never a secret */
+	int open_sessions;		/* maintained by the stream side */
+};
+
+extern struct podfs *podfs;
+
+/* Record the outcome of an API call for .podfs/status. */
+void podfs_note(struct podfs *fs, int err, const char *msg);
+
+/* The low-level operations table (ops.c). */
+extern const struct fuse_lowlevel_ops podfs_ops;
+
+#endif

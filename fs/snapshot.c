@@ -1,0 +1,482 @@
+/* Snapshot files (see snapshot.h).  Pod.json is the body of GET pod exactly
+ * as the API server sent it (plus a final newline when it has none);
+ * Status and state are rendered from that same object; log and
+ * log.previous are GET log with limitBytes so a huge log cannot exhaust
+ * memory.  Everything is fetched at open, so a file never changes under a
+ * reader and st_size is exact once it has been opened. */
+#include "fs/snapshot.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/fs.h"
+#include "stream/auth.h"
+#include "stream/log.h"
+#include "stream/rest.h"
+
+int snapshot_is_kind(enum pfs_kind k)
+{
+	switch (k) {
+	case PK_META_STATUS: case PK_POD_JSON: case PK_POD_STATUS:
+	case PK_STATE: case PK_LOG: case PK_LOG_PREVIOUS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->data);
+	free(s);
+}
+
+/* A growing text buffer; on allocation failure it stays failed and the
+ * caller gets NULL. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = 1;
+			return;
+		}
+		if ((size_t)n < room) {
+			b->len += n;
+			return;
+		}
+		size_t nc = (b->cap ? b->cap * 2 : 1024) + n;
+		char *np = realloc(b->p, nc);
+
+		if (!np) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = nc;
+	}
+}
+
+static char *sb_finish(struct sbuf *b)
+{
+	if (b->failed) {
+		free(b->p);
+		return NULL;
+	}
+	if (!b->p)
+		sb_printf(b, "%s", "");
+	return b->p;
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static long jint(const cJSON *o, const char *name, long dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
+}
+
+static const cJSON *find_status(const cJSON *pod, const char *container)
+{
+	static const char *const lists[] = {
+		"containerStatuses", "initContainerStatuses",
+		"ephemeralContainerStatuses"
+	};
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(pod, "status");
+
+	for (size_t i = 0; i < 3; i++) {
+		const cJSON *c;
+
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, lists[i])) {
+			const char *n = jstr(c, "name");
+
+			if (n && !strcmp(n, container))
+				return c;
+		}
+	}
+	return NULL;
+}
+
+static int spec_has(const cJSON *pod, const char *container)
+{
+	static const char *const lists[] = {
+		"containers", "initContainers", "ephemeralContainers"
+	};
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+
+	for (size_t i = 0; i < 3; i++) {
+		const cJSON *c;
+
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, lists[i])) {
+			const char *n = jstr(c, "name");
+
+			if (n && !strcmp(n, container))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* The state part of a container status, without restarts. */
+static void state_words(const cJSON *cs, char *buf, size_t len)
+{
+	const cJSON *state = cJSON_GetObjectItemCaseSensitive(cs, "state");
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(state, "waiting");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(state, "terminated");
+	const char *reason;
+
+	if (cJSON_GetObjectItemCaseSensitive(state, "running"))
+		snprintf(buf, len, "running");
+	else if (t)
+		snprintf(buf, len, "terminated %ld", jint(t, "exitCode", 0));
+	else if (w && (reason = jstr(w, "reason")) && reason[0])
+		snprintf(buf, len, "waiting %s", reason);
+	else
+		snprintf(buf, len, "waiting");
+}
+
+int snapshot_state_line(const cJSON *pod, const char *container, char *buf,
+			size_t len)
+{
+	const cJSON *cs = find_status(pod, container);
+	char words[160];
+
+	if (!cs) {
+		if (!spec_has(pod, container))
+			return -ENOENT;
+		/* Declared but not reported yet: the pod is still being set up. */
+		snprintf(buf, len, "waiting, restarts 0\n");
+		return 0;
+	}
+	state_words(cs, words, sizeof(words));
+	snprintf(buf, len, "%s, restarts %ld\n", words, jint(cs, "restartCount", 0));
+	return 0;
+}
+
+static void status_containers(struct sbuf *b, const cJSON *pod,
+			      const char *title, const char *speclist)
+{
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(spec, speclist);
+	const cJSON *c;
+
+	if (!cJSON_GetArraySize(arr))
+		return;
+	sb_printf(b, "%s:\n", title);
+	cJSON_ArrayForEach(c, arr) {
+		const char *name = jstr(c, "name");
+		const cJSON *cs;
+		char words[160] = "waiting";
+		const cJSON *ready;
+
+		if (!name)
+			continue;
+		cs = find_status(pod, name);
+		if (cs)
+			state_words(cs, words, sizeof(words));
+		ready = cs ? cJSON_GetObjectItemCaseSensitive(cs, "ready") : NULL;
+		sb_printf(b, "  %s: %s, restarts %ld%s\n", name, words,
+			  cs ? jint(cs, "restartCount", 0) : 0L,
+			  cJSON_IsTrue(ready) ? ", ready" : "");
+		if (cs) {
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(cs, "state");
+			const cJSON *w = cJSON_GetObjectItemCaseSensitive(st, "waiting");
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(st, "terminated");
+			const char *msg = jstr(w ? w : t, "message");
+			const char *reason = t ? jstr(t, "reason") : NULL;
+
+			if (reason)
+				sb_printf(b, "    reason: %s\n", reason);
+			if (msg)
+				sb_printf(b, "    message: %s\n", msg);
+		}
+	}
+}
+
+char *snapshot_pod_status(const cJSON *pod)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(pod, "status");
+	const cJSON *c;
+	struct sbuf b = { 0 };
+	const char *s;
+
+	sb_printf(&b, "Name: %s\n", (s = jstr(meta, "name")) ? s : "");
+	sb_printf(&b, "Namespace: %s\n", (s = jstr(meta, "namespace")) ? s : "");
+	sb_printf(&b, "Phase: %s\n", (s = jstr(st, "phase")) ? s : "Unknown");
+	if ((s = jstr(st, "reason")))
+		sb_printf(&b, "Reason: %s\n", s);
+	if ((s = jstr(st, "message")))
+		sb_printf(&b, "Message: %s\n", s);
+	sb_printf(&b, "IP: %s\n", (s = jstr(st, "podIP")) ? s : "");
+	sb_printf(&b, "Node: %s\n", (s = jstr(spec, "nodeName")) ? s : "");
+	sb_printf(&b, "Start Time: %s\n", (s = jstr(st, "startTime")) ? s : "");
+	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "conditions"))) {
+		sb_printf(&b, "Conditions:\n");
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "conditions")) {
+			const char *type = jstr(c, "type"), *val = jstr(c, "status");
+			const char *reason = jstr(c, "reason");
+
+			sb_printf(&b, "  %s: %s%s%s\n", type ? type : "?",
+				  val ? val : "?", reason ? " " : "",
+				  reason ? reason : "");
+		}
+	}
+	status_containers(&b, pod, "Init Containers", "initContainers");
+	status_containers(&b, pod, "Containers", "containers");
+	status_containers(&b, pod, "Ephemeral Containers", "ephemeralContainers");
+	return sb_finish(&b);
+}
+
+static void fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (!t) {
+		snprintf(buf, len, "never");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+char *snapshot_mount_status(struct podfs *fs)
+{
+	struct sbuf b = { 0 };
+	char ok[40], errt[40], mounted[40];
+	time_t now = time(NULL);
+	int err, sessions;
+	char msg[512];
+	time_t last_ok, last_err;
+
+	pthread_mutex_lock(&fs->status_lock);
+	last_ok = fs->last_ok;
+	last_err = fs->last_err_time;
+	err = fs->last_err;
+	sessions = fs->open_sessions;
+	snprintf(msg, sizeof(msg), "%s", fs->last_err_msg);
+	pthread_mutex_unlock(&fs->status_lock);
+	fmt_time(last_ok, ok, sizeof(ok));
+	fmt_time(last_err, errt, sizeof(errt));
+	fmt_time(fs->mounted, mounted, sizeof(mounted));
+
+	sb_printf(&b, "server: %s\n", fs->kc.server ? fs->kc.server : "");
+	sb_printf(&b, "context: %s\n", fs->kc.context ? fs->kc.context : "");
+	sb_printf(&b, "cluster: %s\n", fs->kc.cluster_name ? fs->kc.cluster_name : "");
+	/* The user's name only: the credential itself never leaves auth. */
+	sb_printf(&b, "user: %s\n", fs->kc.user_name ? fs->kc.user_name : "");
+	sb_printf(&b, "namespace: %s\n", fs->namespace ? fs->namespace : "");
+	if (!last_ok && !last_err)
+		sb_printf(&b, "connectivity: unknown (no request yet)\n");
+	else if (last_ok >= last_err)
+		sb_printf(&b, "connectivity: ok\n");
+	else
+		sb_printf(&b, "connectivity: failing\n");
+	sb_printf(&b, "last contact: %s", ok);
+	if (last_ok)
+		sb_printf(&b, " (%lds ago)", (long)(now - last_ok));
+	sb_printf(&b, "\n");
+	if (last_err)
+		sb_printf(&b, "last error: %s %s: %s\n", errt, strerror(-err), msg);
+	else
+		sb_printf(&b, "last error: none\n");
+	sb_printf(&b, "timeout: %.3gs\n", fs->timeout_ms / 1000.0);
+	sb_printf(&b, "cache: %.3gs\n", fs->cache_ms / 1000.0);
+	sb_printf(&b, "buffer: %zu bytes\n", fs->buffer_size);
+	sb_printf(&b, "open sessions: %d\n", sessions);
+	sb_printf(&b, "mounted: %s\n", mounted);
+	return sb_finish(&b);
+}
+
+static char *esc_or_null(const char *s)
+{
+	return s ? url_escape(s) : NULL;
+}
+
+/* GET path; 0 with the response, or -errno with the reason recorded.
+ * enodata_400: a 400 means "nothing there yet" (logs). */
+static int get(struct podfs *fs, const char *path, struct rest_resp *resp,
+	       int enodata_400)
+{
+	int rc;
+	char msg[512];
+
+	memset(resp, 0, sizeof(*resp));
+	rc = rest_get(fs->rest, path, resp);
+	if (rc < 0) {
+		podfs_note(fs, rc, resp->msg[0] ? resp->msg : strerror(-rc));
+		rest_resp_free(resp);
+		return rc;
+	}
+	if (resp->code == 200) {
+		podfs_note(fs, 0, NULL);
+		return 0;
+	}
+	if (resp->msg[0])
+		snprintf(msg, sizeof(msg), "%s", resp->msg);
+	else
+		k8s_status_message(resp->body, resp->len, msg, sizeof(msg));
+	if (resp->code == 400 && enodata_400)
+		rc = -ENODATA;
+	else {
+		rc = http_errno(resp->code);
+		rc = rc > 0 ? -rc : (rc ? rc : -EIO);
+	}
+	/* A reply arrived, so the server is reachable; the failure is still
+	 * worth showing in .podfs/status with the server's words. */
+	podfs_note(fs, rc, msg[0] ? msg : "request failed");
+	pdebug("GET %s: HTTP %ld: %s", path, resp->code, msg);
+	rest_resp_free(resp);
+	return rc;
+}
+
+static int get_pod(struct podfs *fs, const struct pfs_path *p,
+		   struct rest_resp *resp, cJSON **doc)
+{
+	char path[512];
+	char *ns = esc_or_null(p->ns), *pod = esc_or_null(p->pod);
+	int rc;
+
+	if (!ns || !pod) {
+		free(ns);
+		free(pod);
+		return -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ns, pod);
+	free(ns);
+	free(pod);
+	if ((rc = get(fs, path, resp, 0)))
+		return rc;
+	if (doc && !(*doc = cJSON_ParseWithLength(resp->body, resp->len))) {
+		podfs_note(fs, -EIO, "GET pod: the reply is not JSON");
+		rest_resp_free(resp);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
+		 size_t *len)
+{
+	struct rest_resp resp;
+	cJSON *doc = NULL;
+	char line[256], path[1024];
+	int rc;
+
+	switch (p->kind) {
+	case PK_META_STATUS:
+		if (!(*data = snapshot_mount_status(fs)))
+			return -ENOMEM;
+		*len = strlen(*data);
+		return 0;
+	case PK_POD_JSON:
+		if ((rc = get_pod(fs, p, &resp, NULL)))
+			return rc;
+		*len = resp.len;
+		if (resp.len && resp.body[resp.len - 1] != '\n') {
+			char *nb = realloc(resp.body, resp.len + 2);
+
+			if (!nb) {
+				rest_resp_free(&resp);
+				return -ENOMEM;
+			}
+			nb[resp.len] = '\n';
+			nb[resp.len + 1] = 0;
+			resp.body = nb;
+			(*len)++;
+		}
+		*data = resp.body;
+		resp.body = NULL;
+		rest_resp_free(&resp);
+		return 0;
+	case PK_POD_STATUS:
+	case PK_STATE:
+		if ((rc = get_pod(fs, p, &resp, &doc)))
+			return rc;
+		rest_resp_free(&resp);
+		if (p->kind == PK_POD_STATUS) {
+			*data = snapshot_pod_status(doc);
+			rc = *data ? 0 : -ENOMEM;
+		} else if ((rc = snapshot_state_line(doc, p->container, line,
+						     sizeof(line))) == 0)
+			rc = (*data = strdup(line)) ? 0 : -ENOMEM;
+		cJSON_Delete(doc);
+		if (!rc)
+			*len = strlen(*data);
+		return rc;
+	case PK_LOG:
+	case PK_LOG_PREVIOUS: {
+		char *ns = url_escape(p->ns), *pod = url_escape(p->pod);
+		char *c = url_escape(p->container);
+
+		if (ns && pod && c)
+			snprintf(path, sizeof(path),
+				 "/api/v1/namespaces/%s/pods/%s/log?container=%s&limitBytes=%ld%s",
+				 ns, pod, c, SNAPSHOT_LOG_MAX,
+				 p->kind == PK_LOG_PREVIOUS ? "&previous=true" : "");
+		free(ns);
+		free(pod);
+		free(c);
+		if (!ns || !pod || !c)
+			return -ENOMEM;
+		if ((rc = get(fs, path, &resp, 1)))
+			return rc;
+		*len = resp.len > (size_t)SNAPSHOT_LOG_MAX ? (size_t)SNAPSHOT_LOG_MAX : resp.len;
+		*data = resp.body;
+		resp.body = NULL;
+		rest_resp_free(&resp);
+		if (!*data && !(*data = strdup("")))
+			return -ENOMEM;
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
+		   struct snapshot **out)
+{
+	struct snapshot *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->base.type = FH_SNAPSHOT;
+	if ((rc = fetch(fs, p, &s->data, &s->len))) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}

@@ -1,0 +1,220 @@
+/* Inode table for podfs (see tree.h).  Two chained hash tables index the
+ * same nodes, one by canonical path string and one by inode number.
+ * Inode numbers are never reused, so a stale kernel reference can never
+ * reach a different node.  One mutex guards everything; every operation is
+ * a hash probe, so contention stays small. */
+#include "fs/tree.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 4096
+
+struct node {
+	fuse_ino_t ino;
+	uint64_t nlookup;
+	off_t size;
+	char *key;
+	struct pfs_path path;
+	struct node *next_key, *next_ino;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct node *by_key[NBUCKETS], *by_ino[NBUCKETS];
+static struct node root;
+static fuse_ino_t next_ino = FUSE_ROOT_ID + 1;
+static size_t count;
+
+static unsigned hash_str(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % NBUCKETS;
+}
+
+static unsigned hash_ino(fuse_ino_t ino)
+{
+	return (unsigned)((ino * 11400714819323198485ull) >> 52) % NBUCKETS;
+}
+
+int tree_init(void)
+{
+	memset(&root, 0, sizeof(root));
+	root.ino = FUSE_ROOT_ID;
+	pfs_root(&root.path);
+	return 0;
+}
+
+void tree_destroy(void)
+{
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < NBUCKETS; i++) {
+		struct node *n = by_ino[i], *nx;
+
+		for (; n; n = nx) {
+			nx = n->next_ino;
+			free(n->key);
+			free(n);
+		}
+		by_ino[i] = by_key[i] = NULL;
+	}
+	count = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+static struct node *find_key(const char *key, unsigned h)
+{
+	for (struct node *n = by_key[h]; n; n = n->next_key)
+		if (!strcmp(n->key, key))
+			return n;
+	return NULL;
+}
+
+static struct node *find_ino(fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &root;
+	for (struct node *n = by_ino[hash_ino(ino)]; n; n = n->next_ino)
+		if (n->ino == ino)
+			return n;
+	return NULL;
+}
+
+fuse_ino_t tree_ref(const struct pfs_path *p, uint64_t nref)
+{
+	char key[PATH_MAX + PFS_PROXY_PATH_MAX];
+	struct node *n;
+	unsigned h;
+	fuse_ino_t ino;
+
+	if (p->kind == PK_ROOT)
+		return FUSE_ROOT_ID;
+	if (pfs_format(p, key, sizeof(key)))
+		return 0;
+	h = hash_str(key);
+	pthread_mutex_lock(&lock);
+	n = find_key(key, h);
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (!n || !(n->key = strdup(key))) {
+			free(n);
+			pthread_mutex_unlock(&lock);
+			return 0;
+		}
+		n->path = *p;
+		n->ino = next_ino++;
+		n->next_key = by_key[h];
+		by_key[h] = n;
+		n->next_ino = by_ino[hash_ino(n->ino)];
+		by_ino[hash_ino(n->ino)] = n;
+		count++;
+	}
+	n->nlookup += nref;
+	ino = n->ino;
+	pthread_mutex_unlock(&lock);
+	return ino;
+}
+
+fuse_ino_t tree_find(const struct pfs_path *p)
+{
+	char key[PATH_MAX + PFS_PROXY_PATH_MAX];
+	struct node *n;
+	fuse_ino_t ino = 0;
+
+	if (p->kind == PK_ROOT)
+		return FUSE_ROOT_ID;
+	if (pfs_format(p, key, sizeof(key)))
+		return 0;
+	pthread_mutex_lock(&lock);
+	if ((n = find_key(key, hash_str(key))))
+		ino = n->ino;
+	pthread_mutex_unlock(&lock);
+	return ino;
+}
+
+int tree_get(fuse_ino_t ino, struct pfs_path *out)
+{
+	struct node *n;
+	int rc = -ESTALE;
+
+	pthread_mutex_lock(&lock);
+	if ((n = find_ino(ino))) {
+		*out = n->path;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+static void unlink_node(struct node *n)
+{
+	struct node **pp;
+
+	for (pp = &by_key[hash_str(n->key)]; *pp; pp = &(*pp)->next_key)
+		if (*pp == n) {
+			*pp = n->next_key;
+			break;
+		}
+	for (pp = &by_ino[hash_ino(n->ino)]; *pp; pp = &(*pp)->next_ino)
+		if (*pp == n) {
+			*pp = n->next_ino;
+			break;
+		}
+	count--;
+}
+
+void tree_forget(fuse_ino_t ino, uint64_t nref)
+{
+	struct node *n;
+
+	if (ino == FUSE_ROOT_ID)
+		return;
+	pthread_mutex_lock(&lock);
+	n = find_ino(ino);
+	if (n) {
+		n->nlookup = nref >= n->nlookup ? 0 : n->nlookup - nref;
+		if (!n->nlookup) {
+			unlink_node(n);
+			free(n->key);
+			free(n);
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void tree_set_size(fuse_ino_t ino, off_t size)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&lock);
+	if ((n = find_ino(ino)))
+		n->size = size;
+	pthread_mutex_unlock(&lock);
+}
+
+off_t tree_size(fuse_ino_t ino)
+{
+	struct node *n;
+	off_t s = 0;
+
+	pthread_mutex_lock(&lock);
+	if ((n = find_ino(ino)))
+		s = n->size;
+	pthread_mutex_unlock(&lock);
+	return s;
+}
+
+size_t tree_count(void)
+{
+	size_t c;
+
+	pthread_mutex_lock(&lock);
+	c = count;
+	pthread_mutex_unlock(&lock);
+	return c;
+}

@@ -1,0 +1,719 @@
+/* Listing cache for namespaces and pods (see cache.h).  Lists are fetched
+ * with limit=500 and continue tokens; an expired token (410) restarts the
+ * list, and the whole loop runs under one deadline so a slow or vanished
+ * API server cannot hold a FUSE request past -o timeout.  Each key has at
+ * most one fetch in flight: later callers wait on a condition variable for
+ * that fetch's result instead of sending their own request.  Published
+ * lists are immutable and reference-counted, so readers use them without
+ * the lock and eviction never frees a list under a reader. */
+#include "stream/cache.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stream/log.h"
+#include "stream/rest.h"
+
+#define CACHE_SLOTS	256
+#define LIST_LIMIT	500
+#define MAX_RESTARTS	3
+#define MAX_ITEMS	1000000	/* bound memory on a hostile server */
+/* A failed fetch is remembered this long: the kernel follows a failed
+ * dentry revalidation with a fresh lookup at once, and without this each
+ * would wait out the full timeout against a dead server. */
+#define ERR_HOLD_MS	1000
+
+long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct slot {
+	int used;
+	char key[80];		/* "" = namespaces, else a namespace name */
+	void *data;		/* struct name_list * or struct pod_list * */
+	long long fetched;	/* mono_ms of the data */
+	long long last_use;
+	int fetching;
+	unsigned gen;		/* bumped when a fetch finishes */
+	int err;		/* result of the last finished fetch */
+	long long err_at;	/* mono_ms of that failure */
+	char msg[512];
+};
+
+struct cache {
+	struct rest *rest;
+	long ttl_ms, timeout_ms;
+	char *fallback_ns;
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	struct slot slots[CACHE_SLOTS];
+	void (*observer)(void *ud, int err, const char *msg);
+	void *observer_ud;
+};
+
+/* ---- lists ---- */
+
+void pod_info_clear(struct pod_info *p)
+{
+	free(p->name);
+	for (size_t i = 0; i < p->ncontainers; i++)
+		free(p->containers[i]);
+	free(p->containers);
+	free(p->ports);
+	memset(p, 0, sizeof(*p));
+}
+
+void pod_list_put(struct pod_list *l)
+{
+	if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		pod_info_clear(&l->pods[i]);
+	free(l->pods);
+	free(l);
+}
+
+void name_list_put(struct name_list *l)
+{
+	if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l);
+}
+
+static int cmp_pod(const void *a, const void *b)
+{
+	return strcmp(((const struct pod_info *)a)->name,
+		      ((const struct pod_info *)b)->name);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+const struct pod_info *pod_list_find(const struct pod_list *l, const char *name)
+{
+	struct pod_info key = { .name = (char *)name };
+
+	if (!l || !l->n)
+		return NULL;
+	return bsearch(&key, l->pods, l->n, sizeof(key), cmp_pod);
+}
+
+int name_list_has(const struct name_list *l, const char *name)
+{
+	if (!l || !l->n)
+		return 0;
+	return bsearch(&name, l->names, l->n, sizeof(char *), cmp_str) != NULL;
+}
+
+int pod_has_container(const struct pod_info *p, const char *name)
+{
+	for (size_t i = 0; i < p->ncontainers; i++)
+		if (!strcmp(p->containers[i], name))
+			return 1;
+	return 0;
+}
+
+int pod_has_port(const struct pod_info *p, int port)
+{
+	for (size_t i = 0; i < p->nports; i++)
+		if (p->ports[i] == port)
+			return 1;
+	return 0;
+}
+
+time_t k8s_time(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	if (!s)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		return 0;
+	return timegm(&tm);
+}
+
+static int add_containers(const cJSON *arr, struct pod_info *out)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, arr) {
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+		const cJSON *ports = cJSON_GetObjectItemCaseSensitive(c, "ports");
+		const cJSON *pt;
+		char **nc;
+
+		if (!cJSON_IsString(name) || !name->valuestring[0])
+			continue;
+		nc = realloc(out->containers,
+			     (out->ncontainers + 1) * sizeof(char *));
+		if (!nc)
+			return -ENOMEM;
+		out->containers = nc;
+		if (!(nc[out->ncontainers] = strdup(name->valuestring)))
+			return -ENOMEM;
+		out->ncontainers++;
+		cJSON_ArrayForEach(pt, ports) {
+			const cJSON *cp = cJSON_GetObjectItemCaseSensitive(pt, "containerPort");
+			int *np;
+
+			if (!cJSON_IsNumber(cp) || cp->valueint < 1 ||
+			    cp->valueint > 65535)
+				continue;
+			np = realloc(out->ports, (out->nports + 1) * sizeof(int));
+			if (!np)
+				return -ENOMEM;
+			out->ports = np;
+			np[out->nports++] = cp->valueint;
+		}
+	}
+	return 0;
+}
+
+int pod_info_from_json(const cJSON *pod, struct pod_info *out)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(meta, "creationTimestamp");
+	size_t j = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!cJSON_IsString(name) || !name->valuestring[0])
+		return -EINVAL;
+	if (!(out->name = strdup(name->valuestring)))
+		return -ENOMEM;
+	if (cJSON_IsString(ts))
+		out->created = k8s_time(ts->valuestring);
+	if (add_containers(cJSON_GetObjectItemCaseSensitive(spec, "containers"), out) ||
+	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "initContainers"), out) ||
+	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "ephemeralContainers"), out)) {
+		pod_info_clear(out);
+		return -ENOMEM;
+	}
+	if (out->nports) {
+		qsort(out->ports, out->nports, sizeof(int), cmp_int);
+		for (size_t i = 0; i < out->nports; i++)
+			if (!j || out->ports[j - 1] != out->ports[i])
+				out->ports[j++] = out->ports[i];
+		out->nports = j;
+	}
+	return 0;
+}
+
+/* ---- paginated list ---- */
+
+struct collector {
+	int pods;		/* 1: pod_info items, 0: names */
+	size_t n, cap;
+	struct pod_info *pi;
+	char **names;
+};
+
+static void collector_reset(struct collector *col)
+{
+	for (size_t i = 0; i < col->n; i++) {
+		if (col->pods)
+			pod_info_clear(&col->pi[i]);
+		else
+			free(col->names[i]);
+	}
+	free(col->pi);
+	free(col->names);
+	col->pi = NULL;
+	col->names = NULL;
+	col->n = col->cap = 0;
+}
+
+static int collector_add(struct collector *col, const cJSON *item)
+{
+	if (col->n >= MAX_ITEMS)
+		return -EFBIG;
+	if (col->n == col->cap) {
+		size_t nc = col->cap ? col->cap * 2 : 64;
+		void *p = col->pods ? realloc(col->pi, nc * sizeof(*col->pi))
+				    : realloc(col->names, nc * sizeof(char *));
+		if (!p)
+			return -ENOMEM;
+		if (col->pods)
+			col->pi = p;
+		else
+			col->names = p;
+		col->cap = nc;
+	}
+	if (col->pods) {
+		if (pod_info_from_json(item, &col->pi[col->n]))
+			return 0;	/* skip an item without a name */
+	} else {
+		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+
+		if (!cJSON_IsString(name) || !name->valuestring[0])
+			return 0;
+		if (!(col->names[col->n] = strdup(name->valuestring)))
+			return -ENOMEM;
+	}
+	col->n++;
+	return 0;
+}
+
+/* Bodies of list pages are collected here, bounded. */
+#define PAGE_MAX	(256u << 20)
+
+struct pagebuf {
+	char *p;
+	size_t len, cap;
+	int too_big;
+};
+
+static int page_cb(void *ud, const char *p, size_t n)
+{
+	struct pagebuf *b = ud;
+
+	if (!p || !n)
+		return 0;	/* idle tick */
+	if (b->len + n + 1 > PAGE_MAX) {
+		b->too_big = 1;
+		return 1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap : 65536;
+		char *q;
+
+		while (nc < b->len + n + 1)
+			nc *= 2;
+		if (!(q = realloc(b->p, nc))) {
+			b->too_big = 1;
+			return 1;
+		}
+		b->p = q;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return 0;
+}
+
+static int neg_errno_for(long code)
+{
+	int e = http_errno(code);
+
+	if (e > 0)
+		e = -e;
+	return e ? e : -EIO;
+}
+
+/* GET base?limit=..&continue=.. until the list is complete. */
+static int list_all(struct cache *c, const char *base, struct collector *col,
+		    char *msg, size_t msglen)
+{
+	long long deadline = mono_ms() + c->timeout_ms;
+	struct pagebuf page = { 0 };
+	char *cont = NULL;
+	int restarts = 0, rc = 0;
+
+	msg[0] = 0;
+	for (;;) {
+		struct rest_resp resp;
+		char path[1024];
+		cJSON *doc, *items, *it, *meta, *ct;
+
+		if (mono_ms() > deadline) {
+			snprintf(msg, msglen, "listing %s took longer than the %ld ms timeout",
+				 base, c->timeout_ms);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (cont) {
+			char *esc = url_escape(cont);
+
+			if (!esc) {
+				rc = -ENOMEM;
+				break;
+			}
+			snprintf(path, sizeof(path), "%s?limit=%d&continue=%s",
+				 base, LIST_LIMIT, esc);
+			free(esc);
+		} else
+			snprintf(path, sizeof(path), "%s?limit=%d", base, LIST_LIMIT);
+		memset(&resp, 0, sizeof(resp));
+		free(page.p);
+		memset(&page, 0, sizeof(page));
+		/* Each page gets what is left of the one deadline, so a slow
+		 * server cannot stretch the listing past -o timeout. */
+		rc = rest_get_stream(c->rest, path, deadline - mono_ms() > 1 ?
+				     deadline - mono_ms() : 1, page_cb, &page, &resp);
+		if (rc == 0 && page.too_big) {
+			snprintf(msg, msglen, "listing %s: a page is larger than %u MiB",
+				 base, PAGE_MAX >> 20);
+			rc = -EFBIG;
+		}
+		if (rc < 0) {
+			if (!msg[0])
+				snprintf(msg, msglen, "%s", resp.msg[0] ? resp.msg : strerror(-rc));
+			rest_resp_free(&resp);
+			break;
+		}
+		if (resp.code == 410 && cont && restarts < MAX_RESTARTS) {
+			/* The continue token expired: start a fresh snapshot. */
+			pdebug("list %s: continue token expired, restarting", base);
+			rest_resp_free(&resp);
+			free(cont);
+			cont = NULL;
+			restarts++;
+			collector_reset(col);
+			continue;
+		}
+		if (resp.code != 200) {
+			if (resp.msg[0])
+				snprintf(msg, msglen, "%s", resp.msg);
+			else
+				k8s_status_message(resp.body, resp.len, msg, msglen);
+			if (!msg[0])
+				snprintf(msg, msglen, "HTTP %ld", resp.code);
+			/* A list that keeps expiring is worth retrying later,
+			 * not a stale handle. */
+			rc = resp.code == 410 ? -EAGAIN : neg_errno_for(resp.code);
+			rest_resp_free(&resp);
+			break;
+		}
+		rest_resp_free(&resp);
+		doc = page.p ? cJSON_ParseWithLength(page.p, page.len) : NULL;
+		free(page.p);
+		memset(&page, 0, sizeof(page));
+		if (!doc) {
+			snprintf(msg, msglen, "listing %s: the reply is not JSON", base);
+			rc = -EIO;
+			break;
+		}
+		items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+		cJSON_ArrayForEach(it, items) {
+			if ((rc = collector_add(col, it)) < 0)
+				break;
+		}
+		meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+		ct = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+		free(cont);
+		cont = NULL;
+		if (rc == 0 && cJSON_IsString(ct) && ct->valuestring[0] &&
+		    !(cont = strdup(ct->valuestring)))
+			rc = -ENOMEM;
+		cJSON_Delete(doc);
+		if (rc < 0) {
+			snprintf(msg, msglen, "listing %s: %s", base, strerror(-rc));
+			break;
+		}
+		if (!cont)
+			break;
+	}
+	free(page.p);
+	free(cont);
+	return rc;
+}
+
+static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msglen)
+{
+	struct collector col = { .pods = 0 };
+	struct name_list *l;
+	int rc = list_all(c, "/api/v1/namespaces", &col, msg, msglen);
+
+	if (rc == -EACCES && c->fallback_ns) {
+		/* Namespaced users often may not list namespaces: show the
+		 * one their context names, as kubectl would use it. */
+		pdebug("listing namespaces forbidden (%s); showing %s only",
+		       msg, c->fallback_ns);
+		collector_reset(&col);
+		col.names = malloc(sizeof(char *));
+		if (!col.names || !(col.names[0] = strdup(c->fallback_ns))) {
+			collector_reset(&col);
+			return -ENOMEM;
+		}
+		col.n = col.cap = 1;
+		rc = 1;
+	}
+	if (rc < 0) {
+		collector_reset(&col);
+		return rc;
+	}
+	if (!(l = calloc(1, sizeof(*l)))) {
+		collector_reset(&col);
+		return -ENOMEM;
+	}
+	l->refs = 1;
+	l->fallback = rc == 1;
+	l->n = col.n;
+	l->names = col.names;
+	qsort(l->names, l->n, sizeof(char *), cmp_str);
+	*out = l;
+	return 0;
+}
+
+static int fetch_pods(struct cache *c, const char *ns, void **out, char *msg,
+		      size_t msglen)
+{
+	struct collector col = { .pods = 1 };
+	struct pod_list *l;
+	char base[256];
+	char *esc = url_escape(ns);
+	int rc;
+
+	if (!esc)
+		return -ENOMEM;
+	snprintf(base, sizeof(base), "/api/v1/namespaces/%s/pods", esc);
+	free(esc);
+	rc = list_all(c, base, &col, msg, msglen);
+	if (rc < 0) {
+		collector_reset(&col);
+		return rc;
+	}
+	if (!(l = calloc(1, sizeof(*l)))) {
+		collector_reset(&col);
+		return -ENOMEM;
+	}
+	l->refs = 1;
+	l->n = col.n;
+	l->pods = col.pi;
+	qsort(l->pods, l->n, sizeof(*l->pods), cmp_pod);
+	*out = l;
+	return 0;
+}
+
+/* ---- slots ---- */
+
+static void slot_drop(struct slot *s)
+{
+	if (!s->data)
+		return;
+	if (s->key[0])
+		pod_list_put(s->data);
+	else
+		name_list_put(s->data);
+	s->data = NULL;
+}
+
+struct cache *cache_new(struct rest *r, long ttl_ms, long timeout_ms,
+			const char *fallback_ns)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->rest = r;
+	c->ttl_ms = ttl_ms < 0 ? 0 : ttl_ms;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+	if (fallback_ns && !(c->fallback_ns = strdup(fallback_ns))) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->done, NULL);
+	return c;
+}
+
+void cache_free(struct cache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		slot_drop(&c->slots[i]);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->done);
+	free(c->fallback_ns);
+	free(c);
+}
+
+void cache_set_observer(struct cache *c,
+			void (*fn)(void *ud, int err, const char *msg), void *ud)
+{
+	c->observer = fn;
+	c->observer_ud = ud;
+}
+
+/* Caller holds the lock.  Finds the slot for key or recycles the least
+ * recently used idle one; NULL when every slot is busy fetching. */
+static struct slot *slot_get(struct cache *c, const char *key)
+{
+	struct slot *free_s = NULL, *lru = NULL;
+
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		struct slot *s = &c->slots[i];
+
+		if (s->used && !strcmp(s->key, key))
+			return s;
+		if (!s->used) {
+			if (!free_s)
+				free_s = s;
+		} else if (!s->fetching && (!lru || s->last_use < lru->last_use))
+			lru = s;
+	}
+	if (!free_s && lru) {
+		slot_drop(lru);
+		free_s = lru;
+	}
+	if (!free_s)
+		return NULL;
+	memset(free_s, 0, sizeof(*free_s));
+	free_s->used = 1;
+	snprintf(free_s->key, sizeof(free_s->key), "%s", key);
+	return free_s;
+}
+
+static void take_ref(const struct slot *s, void **out)
+{
+	if (s->key[0])
+		__atomic_add_fetch(&((struct pod_list *)s->data)->refs, 1, __ATOMIC_ACQ_REL);
+	else
+		__atomic_add_fetch(&((struct name_list *)s->data)->refs, 1, __ATOMIC_ACQ_REL);
+	*out = s->data;
+}
+
+static int cache_get(struct cache *c, const char *key, void **out, char *msg,
+		     size_t msglen)
+{
+	long long now = mono_ms(), deadline = now + c->timeout_ms;
+	struct slot *s;
+	void *data = NULL;
+	int rc;
+
+	msg[0] = 0;
+	pthread_mutex_lock(&c->lock);
+	s = slot_get(c, key);
+	if (!s) {
+		pthread_mutex_unlock(&c->lock);
+		snprintf(msg, msglen, "too many listings in flight");
+		return -EAGAIN;
+	}
+	s->last_use = now;
+	if (s->data && c->ttl_ms > 0 && now - s->fetched < c->ttl_ms) {
+		take_ref(s, out);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	if (!s->fetching && s->err && now - s->err_at < ERR_HOLD_MS) {
+		snprintf(msg, msglen, "%s", s->msg);
+		rc = s->err;
+		pthread_mutex_unlock(&c->lock);
+		return rc;
+	}
+	if (s->fetching) {
+		/* Someone is fetching this key already: wait for its result. */
+		unsigned gen = s->gen;
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += c->timeout_ms / 1000;
+		ts.tv_nsec += (c->timeout_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (s->used && s->gen == gen && s->fetching &&
+		       !strcmp(s->key, key) && mono_ms() < deadline)
+			if (pthread_cond_timedwait(&c->done, &c->lock, &ts) == ETIMEDOUT)
+				break;
+		if (!s->used || strcmp(s->key, key) || s->gen == gen) {
+			pthread_mutex_unlock(&c->lock);
+			snprintf(msg, msglen, "timed out waiting for a listing of %s",
+				 key[0] ? key : "namespaces");
+			return -ETIMEDOUT;
+		}
+		if (s->err) {
+			rc = s->err;
+			snprintf(msg, msglen, "%s", s->msg);
+		} else if (s->data) {
+			take_ref(s, out);
+			rc = 0;
+		} else
+			rc = -EIO;
+		pthread_mutex_unlock(&c->lock);
+		return rc;
+	}
+	s->fetching = 1;
+	pthread_mutex_unlock(&c->lock);
+
+	if (key[0])
+		rc = fetch_pods(c, key, &data, msg, msglen);
+	else
+		rc = fetch_namespaces(c, &data, msg, msglen);
+	if (c->observer)
+		c->observer(c->observer_ud, rc, msg);
+
+	pthread_mutex_lock(&c->lock);
+	s->fetching = 0;
+	s->gen++;
+	s->err = rc;
+	s->err_at = mono_ms();
+	snprintf(s->msg, sizeof(s->msg), "%s", msg);
+	if (rc == 0) {
+		slot_drop(s);
+		s->data = data;
+		s->fetched = mono_ms();
+		take_ref(s, out);
+	} else {
+		/* A failure leaves no stale list behind: the next caller asks
+		 * again, and nobody is shown pods that may be gone. */
+		slot_drop(s);
+	}
+	pthread_cond_broadcast(&c->done);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int cache_namespaces(struct cache *c, struct name_list **out, char *msg,
+		     size_t msglen)
+{
+	void *p = NULL;
+	int rc = cache_get(c, "", &p, msg, msglen);
+
+	*out = rc ? NULL : p;
+	return rc;
+}
+
+int cache_pods(struct cache *c, const char *ns, struct pod_list **out,
+	       char *msg, size_t msglen)
+{
+	void *p = NULL;
+	int rc;
+
+	if (!ns || !ns[0] || strlen(ns) >= sizeof(((struct slot *)0)->key)) {
+		snprintf(msg, msglen, "bad namespace name");
+		*out = NULL;
+		return -ENOENT;
+	}
+	rc = cache_get(c, ns, &p, msg, msglen);
+	*out = rc ? NULL : p;
+	return rc;
+}
+
+void cache_invalidate(struct cache *c, const char *ns)
+{
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		struct slot *s = &c->slots[i];
+
+		if (s->used && !s->fetching && (!ns || !strcmp(s->key, ns)))
+			slot_drop(s);
+	}
+	pthread_mutex_unlock(&c->lock);
+}

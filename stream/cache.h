@@ -1,0 +1,76 @@
+/* The listing cache: namespaces and the pods of each namespace, fetched
+ * with paginated list calls and kept for -o cache seconds, so that lookup,
+ * getattr and readdir of thousands of pods cost a few list requests and
+ * never one request per pod.  Thread-safe; concurrent misses on one key
+ * share a single fetch (no stampede).  Knows nothing of FUSE. */
+#ifndef PODFS_CACHE_H
+#define PODFS_CACHE_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct rest;
+struct cache;
+
+struct pod_info {
+	char *name;
+	char **containers;	/* containers, initContainers, ephemeralContainers */
+	size_t ncontainers;
+	int *ports;		/* declared containerPorts, sorted, unique */
+	size_t nports;
+	time_t created;		/* metadata.creationTimestamp, 0 if unknown */
+};
+
+/* Immutable once published; readers hold a reference. */
+struct pod_list {
+	int refs;
+	size_t n;
+	struct pod_info *pods;	/* sorted by name */
+};
+
+struct name_list {
+	int refs;
+	size_t n;
+	char **names;		/* sorted */
+	int fallback;		/* 1: listing namespaces was forbidden; this is
+				 * just the context's namespace */
+};
+
+/* ttl_ms 0 = no caching (concurrent callers still share a fetch).
+ * timeout_ms bounds every call including the whole pagination loop.
+ * fallback_ns is shown when listing namespaces is forbidden. */
+struct cache *cache_new(struct rest *r, long ttl_ms, long timeout_ms,
+			const char *fallback_ns);
+void cache_free(struct cache *c);
+
+/* Told about every API outcome: err 0 on success, else -errno with the
+ * server's message (never a credential). */
+void cache_set_observer(struct cache *c,
+			void (*fn)(void *ud, int err, const char *msg),
+			void *ud);
+
+/* 0 with a reference in *out, or -errno with a message in msg. */
+int cache_namespaces(struct cache *c, struct name_list **out, char *msg,
+		     size_t msglen);
+int cache_pods(struct cache *c, const char *ns, struct pod_list **out,
+	       char *msg, size_t msglen);
+/* Drop cached pods of ns (or everything when ns is NULL). */
+void cache_invalidate(struct cache *c, const char *ns);
+
+void pod_list_put(struct pod_list *l);
+void name_list_put(struct name_list *l);
+const struct pod_info *pod_list_find(const struct pod_list *l, const char *name);
+int name_list_has(const struct name_list *l, const char *name);
+int pod_has_container(const struct pod_info *p, const char *name);
+int pod_has_port(const struct pod_info *p, int port);
+
+/* Parse one pod object (as in a list's items) into *out; 0 or -EINVAL.
+ * Exposed for tests. */
+struct cJSON;
+int pod_info_from_json(const struct cJSON *pod, struct pod_info *out);
+void pod_info_clear(struct pod_info *p);
+time_t k8s_time(const char *rfc3339);
+
+long long mono_ms(void);
+
+#endif

@@ -27,14 +27,6 @@
  * would wait out the full timeout against a dead server. */
 #define ERR_HOLD_MS	1000
 
-long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct slot {
 	int used;
 	char key[80];		/* "" = namespaces, else a namespace name */
@@ -339,7 +331,7 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 		char path[1024];
 		cJSON *doc, *items, *it, *meta, *ct;
 
-		if (mono_ms() > deadline) {
+		if ((long long)mono_ms() > deadline) {
 			snprintf(msg, msglen, "listing %s took longer than the %ld ms timeout",
 				 base, c->timeout_ms);
 			rc = -ETIMEDOUT;
@@ -629,7 +621,7 @@ static int cache_get(struct cache *c, const char *key, void **out, char *msg,
 			ts.tv_nsec -= 1000000000;
 		}
 		while (s->used && s->gen == gen && s->fetching &&
-		       !strcmp(s->key, key) && mono_ms() < deadline)
+		       !strcmp(s->key, key) && (long long)mono_ms() < deadline)
 			if (pthread_cond_timedwait(&c->done, &c->lock, &ts) == ETIMEDOUT)
 				break;
 		if (!s->used || strcmp(s->key, key) || s->gen == gen) {

@@ -71,6 +71,6 @@ int pod_info_from_json(const struct cJSON *pod, struct pod_info *out);
 void pod_info_clear(struct pod_info *p);
 time_t k8s_time(const char *rfc3339);
 
-long long mono_ms(void);
+#include "stream/util.h"
 
 #endif

@@ -1,6 +1,7 @@
 /* Leveled logging to stderr or syslog.  One line per call, written with a
  * single write so lines from different threads do not interleave. */
 #include "stream/log.h"
+#include "stream/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,4 +43,12 @@ void plog(int level, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report it */
 	}
+}
+
+uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

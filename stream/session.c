@@ -50,13 +50,6 @@ void mux_set_keepalive(long interval_ms, long timeout_ms)
 	keepalive_timeout_ms = timeout_ms;
 }
 
-uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 struct session {
 	pthread_mutex_t lock;	/* guards the fields marked (L) */
@@ -377,7 +370,7 @@ static void on_data(void *ud, int ch, const uint8_t *p, size_t n)
 	struct chanbuf *b = NULL;
 	size_t w;
 
-	if (s->kind == SESS_PORT) {
+	if (s->kind == SESS_PORT || s->kind == SESS_LOG) {
 		if (ch == 0)
 			b = s->out[0];
 	} else if (ch == CH_STDOUT || ch == CH_STDERR) {

@@ -13,6 +13,7 @@
 #include "stream/channel.h"
 #include "stream/chanbuf.h"
 #include "stream/rest.h"
+#include "stream/util.h"
 
 enum sess_kind { SESS_ATTACH, SESS_EXEC, SESS_PORT, SESS_LOG };
 
@@ -71,6 +72,5 @@ enum sess_state session_state(struct session *s, struct k8s_status *st,
 			      char *why, size_t whylen);
 int session_protocol(struct session *s);	/* CHAN_V4 / CHAN_V5, 0 for logs */
 
-uint64_t mono_ms(void);		/* CLOCK_MONOTONIC in milliseconds */
 
 #endif

@@ -1,0 +1,271 @@
+#!/usr/bin/python3
+"""Integration test of the stream files (attach stdin/stdout/stderr,
+log.follow, the growing log): mounts podfs on the fixture cluster and uses
+the files the way a user does -- cat, echo, timeout -s INT, poll, several
+readers, a server that drops every connection mid-stream.
+Prints 'test_streams: N passed, N failed' last."""
+
+import errno
+import hashlib
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture  # noqa: E402
+from mount import Mount, Suite, run  # noqa: E402
+
+MANY = 50
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def read_until(fd, want, timeout=10.0):
+    """Read fd until `want` (bytes) was seen; -> everything read."""
+    buf = b""
+    deadline = time.time() + timeout
+    while want not in buf:
+        left = deadline - time.time()
+        check(left > 0, "timed out waiting for %r, got %r" % (want, buf[-200:]))
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 65536)
+            check(chunk, "EOF before %r (got %r)" % (want, buf[-200:]))
+            buf += chunk
+    return buf
+
+
+def cluster_file(tmp):
+    """The demo cluster plus MANY idle pods for the many-readers case."""
+    with open(os.path.join(fixture.ROOT, "tests", "fixture", "cluster.json")) as f:
+        c = json.load(f)
+    c["namespaces"].append({"name": "many"})
+    for i in range(MANY):
+        c["pods"].append({"namespace": "many", "name": "idle-%d" % i,
+                          "containers": [{"name": "c", "image": "busybox:1.36",
+                                          "command": ["sleep", "100000"]}]})
+    path = os.path.join(tmp, "cluster.json")
+    with open(path, "w") as f:
+        json.dump(c, f)
+    return path
+
+
+def t_echo_through_attach(m, fx):
+    """`echo hi > stdin` reaches the container; a reader of stdout sees the answer."""
+    out = os.open(m.p("demo", "echo", "echo", "stdout"), os.O_RDONLY)
+    try:
+        rc, _, err, _ = run(["sh", "-c", "echo hello-attach > '%s'" % m.p("demo", "echo", "echo", "stdin")])
+        check(rc == 0, "echo > stdin failed: %r" % err)
+        # a second writer joins the same session, like a FIFO
+        rc, _, err, _ = run(["sh", "-c", "echo second-writer > '%s'" % m.p("demo", "echo", "echo", "stdin")])
+        check(rc == 0, "second echo failed: %r" % err)
+        got = read_until(out, b"second-writer\n")
+        check(b"hello-attach\n" in got, "first line missing: %r" % got)
+    finally:
+        os.close(out)
+
+
+def t_stdin_refused_without_spec(m, fx):
+    """stdin of a container without `stdin: true` fails at open, not at write."""
+    try:
+        fd = os.open(m.p("demo", "ticker", "ticker", "stdin"), os.O_WRONLY)
+    except OSError as e:
+        check(e.errno in (errno.EPERM, errno.EACCES), "errno %d" % e.errno)
+        return
+    os.close(fd)
+    raise AssertionError("open of stdin succeeded")
+
+
+def t_big_roundtrip(m, fx):
+    """100 MiB through stdin of `cat` and back out of stdout, sha256 equal."""
+    size = 100 << 20
+    data_sha = hashlib.sha256()
+    out_sha = hashlib.sha256()
+    got = [0]
+    errs = []
+    out = os.open(m.p("demo", "echo", "echo", "stdout"), os.O_RDONLY)
+
+    def reader():
+        try:
+            while got[0] < size:
+                chunk = os.read(out, 1 << 20)
+                if not chunk:
+                    errs.append("EOF after %d bytes" % got[0])
+                    return
+                out_sha.update(chunk)
+                got[0] += len(chunk)
+        except OSError as e:
+            errs.append(str(e))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    block = os.urandom(1 << 20)
+    with open(m.p("demo", "echo", "echo", "stdin"), "wb", buffering=0) as w:
+        for i in range(size >> 20):
+            # vary the blocks so a dropped or repeated block shows
+            b = bytes([i & 0xff]) + block[1:]
+            data_sha.update(b)
+            view = memoryview(b)
+            while view:
+                n = w.write(view)
+                view = view[n:]
+    t.join(120)
+    os.close(out)
+    check(not t.is_alive(), "reader still running after 120 s (%d bytes)" % got[0])
+    check(not errs, "reader: %s" % errs)
+    check(got[0] == size, "got %d of %d bytes" % (got[0], size))
+    check(out_sha.hexdigest() == data_sha.hexdigest(), "sha256 differs")
+
+
+def t_two_readers(m, fx):
+    """Two readers of one stdout both get every byte written after they opened."""
+    a = os.open(m.p("demo", "echo", "echo", "stdout"), os.O_RDONLY)
+    b = os.open(m.p("demo", "echo", "echo", "stdout"), os.O_RDONLY)
+    try:
+        lines = b"".join(b"line %d\n" % i for i in range(2000))
+        with open(m.p("demo", "echo", "echo", "stdin"), "wb") as w:
+            w.write(lines + b"two-readers-done\n")
+        ga = read_until(a, b"two-readers-done\n")
+        gb = read_until(b, b"two-readers-done\n")
+        check(lines in ga, "reader a lost data")
+        check(lines in gb, "reader b lost data")
+    finally:
+        os.close(a)
+        os.close(b)
+
+
+def t_interrupt(m, fx):
+    """`timeout -s INT` on a blocked cat returns within about a second."""
+    t0 = time.time()
+    rc, _, _, secs = run(["timeout", "-s", "INT", "1", "cat", m.p("demo", "echo", "echo", "stdout")], timeout=10)
+    check(rc is not None, "cat did not return")
+    check(secs < 2.5, "took %.1f s" % secs)
+    check(time.time() - t0 < 3)
+
+
+def t_many_blocked_readers(m, fx):
+    """50 blocked readers on 50 pods hold no FUSE thread: ls still answers at once."""
+    procs = [subprocess.Popen(["cat", m.p("many", "idle-%d" % i, "c", "stdout")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for i in range(MANY)]
+    try:
+        time.sleep(3)
+        alive = [p for p in procs if p.poll() is None]
+        check(len(alive) == MANY, "%d readers ended early: %r" % (
+            MANY - len(alive), [p.stderr.read()[:200] for p in procs if p.poll() is not None][:3]))
+        t0 = time.time()
+        names = os.listdir(m.p("demo"))
+        os.listdir(m.p("demo", "web"))
+        with open(m.p("demo", "web", "Status")) as f:
+            f.read()
+        check("web" in names)
+        check(time.time() - t0 < 2.0, "ls took %.1f s" % (time.time() - t0))
+        with open(m.p(".podfs", "status")) as f:
+            st = f.read()
+        check(st, "empty status")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+
+
+def t_poll_wakes(m, fx):
+    """poll() on stdout: quiet while nothing comes, POLLIN when data arrives."""
+    fd = os.open(m.p("demo", "echo", "echo", "stdout"), os.O_RDONLY)
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        check(p.poll(300) == [], "poll reported data on a quiet stream")
+        with open(m.p("demo", "echo", "echo", "stdin"), "wb") as w:
+            w.write(b"wake-up\n")
+        ev = p.poll(5000)
+        check(ev and ev[0][1] & select.POLLIN, "poll did not wake: %r" % ev)
+        check(b"wake-up" in read_until(fd, b"wake-up\n"))
+    finally:
+        os.close(fd)
+
+
+def t_log_follow(m, fx):
+    """log.follow streams lines written after it was opened."""
+    fd = os.open(m.p("demo", "echo", "echo", "log.follow"), os.O_RDONLY)
+    try:
+        time.sleep(0.5)
+        mark = b"follow-mark-%d\n" % time.time_ns()
+        with open(m.p("demo", "echo", "echo", "stdin"), "wb") as w:
+            w.write(mark)
+        read_until(fd, mark, timeout=10)
+    finally:
+        os.close(fd)
+
+
+def t_tail_f_log(m, fx):
+    """`tail -f log` shows lines appended while it runs, within a few seconds."""
+    p = subprocess.Popen(["tail", "-n", "0", "-f", m.p("demo", "echo", "echo", "log")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        mark = b"tail-mark-%d\n" % time.time_ns()
+        with open(m.p("demo", "echo", "echo", "stdin"), "wb") as w:
+            w.write(mark)
+        read_until(p.stdout.fileno(), mark, timeout=8)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def t_drop_gives_eio(m, fx):
+    """The server dropping every connection mid-stream: a blocked cat fails
+    with an I/O error within a few seconds instead of hanging or ending."""
+    p = subprocess.Popen(["cat", m.p("demo", "ticker", "ticker", "stdout")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        read_until(p.stdout.fileno(), b"tick", timeout=10)
+        t0 = time.time()
+        fx.drop()
+        try:
+            rc = p.wait(8)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("cat still blocked 8 s after the drop")
+        err = p.stderr.read()
+        check(rc != 0, "cat ended cleanly (rc 0): the drop was taken for EOF")
+        check(b"Input/output error" in err, "stderr: %r" % err)
+        check(time.time() - t0 < 8)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    # and the mount still serves: a new reader works
+    fd = os.open(m.p("demo", "ticker", "ticker", "stdout"), os.O_RDONLY)
+    try:
+        read_until(fd, b"tick", timeout=10)
+    finally:
+        os.close(fd)
+
+
+def main():
+    s = Suite("test_streams")
+    tmp = tempfile.mkdtemp(prefix="podfs-streams-")
+    with fixture.Fixture(cluster=cluster_file(tmp)) as fx, Mount(fx) as m:
+        for t in (t_echo_through_attach, t_stdin_refused_without_spec, t_two_readers,
+                  t_interrupt, t_poll_wakes, t_log_follow, t_tail_f_log,
+                  t_many_blocked_readers, t_big_roundtrip, t_drop_gives_eio):
+            s.run(t, m, fx)
+        rc = m.stop()
+        log = m.read_log()
+        s.run(lambda: check(rc == 0 and "ERROR: AddressSanitizer" not in log and
+                            "runtime error:" not in log,
+                            "unmount: exit %r, log: %s" % (rc, log[-1500:])))
+    return s.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

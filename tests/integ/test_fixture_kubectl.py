@@ -254,6 +254,11 @@ def test_watch():
     check(mod, [e["type"] for e in events])
     check(any(e["type"] == "BOOKMARK" for e in events), [e["type"] for e in events])
     FX.set(bookmark_ms="")
+    # Split into 7-byte chunks the stream still parses line by line.
+    FX.set(watch_split=7)
+    st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods?watch=1&timeoutSeconds=1")
+    FX.set(watch_split="")
+    check(st == 200 and len([json.loads(x) for x in body.splitlines()]) >= 7, body[:300])
     # A resourceVersion from before the server's history: 410 inside a 200 stream.
     st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods?watch=1&resourceVersion=5")
     ev = json.loads(body.splitlines()[0])

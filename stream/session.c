@@ -33,6 +33,7 @@
 #include "stream/conn.h"
 #include "stream/httpchunk.h"
 #include "stream/log.h"
+#include "stream/logstamp.h"
 #include "stream/mux.h"
 #include "stream/session_i.h"
 #include "stream/wsframe.h"
@@ -91,16 +92,7 @@ struct session {
 	uint64_t ping_sent_ms, last_ping_ms;
 	int ping_outstanding;
 
-	/* followed log */
-	int ts_state;		/* 0: reading the timestamp, 1: passing the line */
-	char ts[64];
-	size_t ts_len;
-	int skipping;		/* this line is a repeat after a resume */
-	int64_t last_s, last_ns;	/* timestamp of the last line delivered */
-	int same_count;		/* lines delivered with exactly that stamp */
-	int resume_skip;	/* after a resume: lines at last stamp to skip */
-	int64_t resume_s, resume_ns;
-	int resuming;
+	struct logfilt lf;	/* followed log: stamps stripped, repeats skipped */
 
 	session_end_fn on_end;
 	void *ud;
@@ -440,107 +432,14 @@ static const struct chan_cb chan_callbacks = {
 
 /* ---- followed logs ---- */
 
-/* "2024-01-01T00:00:00.123456789Z" -> seconds and nanoseconds. */
-static int parse_stamp(const char *t, int64_t *sec, int64_t *ns)
+static void log_out(void *ud, const uint8_t *p, size_t n)
 {
-	struct tm tm;
-	const char *e;
-	int64_t frac = 0;
-	int digits = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	e = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!e)
-		return -1;
-	if (*e == '.') {
-		for (e++; *e >= '0' && *e <= '9'; e++, digits++)
-			if (digits < 9)
-				frac = frac * 10 + (*e - '0');
-		for (; digits < 9; digits++)
-			frac *= 10;
-	}
-	if (*e != 'Z')
-		return -1;
-	*sec = timegm(&tm);
-	*ns = frac;
-	return 0;
-}
-
-static int stamp_cmp(int64_t as, int64_t an, int64_t bs, int64_t bn)
-{
-	if (as != bs)
-		return as < bs ? -1 : 1;
-	return an < bn ? -1 : an > bn;
-}
-
-/* Lines arrive as "<RFC3339Nano> <text>\n" (we ask for timestamps=true
- * so a resumed stream can skip what was delivered already); the stamp is
- * stripped before the text reaches the reader. */
-static void log_start_line(struct session *s)
-{
-	int64_t sec, ns;
-
-	s->ts[s->ts_len] = 0;
-	s->skipping = 0;
-	if (parse_stamp(s->ts, &sec, &ns) < 0)
-		return;
-	if (s->resuming) {
-		int c = stamp_cmp(sec, ns, s->resume_s, s->resume_ns);
-
-		if (c < 0 || (c == 0 && s->resume_skip > 0)) {
-			if (c == 0)
-				s->resume_skip--;
-			s->skipping = 1;
-			return;
-		}
-		s->resuming = 0;
-	}
-	if (stamp_cmp(sec, ns, s->last_s, s->last_ns) == 0) {
-		s->same_count++;
-	} else {
-		s->last_s = sec;
-		s->last_ns = ns;
-		s->same_count = 1;
-	}
+	on_data(ud, 0, p, n);
 }
 
 static void log_feed(struct session *s, const uint8_t *p, size_t n)
 {
-	while (n) {
-		if (s->ts_state == 0) {
-			uint8_t c = *p;
-
-			if (c == ' ' || c == '\n' || s->ts_len == sizeof(s->ts) - 1) {
-				if (c == ' ') {
-					log_start_line(s);
-					p++, n--;
-				} else {
-					/* no stamp: pass the text through as it is */
-					if (!s->skipping)
-						on_data(s, 0, (const uint8_t *)s->ts, s->ts_len);
-				}
-				s->ts_len = 0;
-				s->ts_state = 1;
-				continue;
-			}
-			s->ts[s->ts_len++] = (char)c;
-			p++, n--;
-			continue;
-		}
-		{
-			const uint8_t *nl = memchr(p, '\n', n);
-			size_t take = nl ? (size_t)(nl - p) + 1 : n;
-
-			if (!s->skipping)
-				on_data(s, 0, p, take);
-			if (nl) {
-				s->ts_state = 0;
-				s->skipping = 0;
-			}
-			p += take;
-			n -= take;
-		}
-	}
+	logfilt_feed(&s->lf, p, n, log_out, s);
 }
 
 static char *build_path(const struct session *s, const struct session_params *p);
@@ -577,27 +476,18 @@ static int open_log(struct session *s, const char *since, int *perr, char *err, 
 static int log_resume(struct session *s)
 {
 	char since[64], err[512];
-	struct tm tm;
-	time_t t = (time_t)s->last_s;
 	int e;
 
 	if (!container_running(s))
 		return -1;
-	gmtime_r(&t, &tm);
-	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	logfilt_since(&s->lf, since, sizeof(since));
 	conn_close(s->conn);
 	s->conn = NULL;
-	if (open_log(s, s->last_s ? since : NULL, &e, err, sizeof(err)) < 0) {
+	if (open_log(s, s->lf.last_s ? since : NULL, &e, err, sizeof(err)) < 0) {
 		pwarn("log %s/%s/%s: resume failed: %s", s->ns, s->pod, s->container, err);
 		return -1;
 	}
-	/* the new stream starts at the second of the last line: skip up to it */
-	s->resuming = s->last_s != 0;
-	s->resume_s = s->last_s;
-	s->resume_ns = s->last_ns;
-	s->resume_skip = s->same_count;
-	s->ts_state = 0;
-	s->ts_len = 0;
+	logfilt_resume(&s->lf);
 	pinfo("log %s/%s/%s: server ended the stream, resumed", s->ns, s->pod, s->container);
 	return 0;
 }

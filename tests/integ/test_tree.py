@@ -316,6 +316,32 @@ def test_slow_and_expiring_lists(fx):
             fx.set(continue_ttl_s="", rest_delay_ms="")
 
 
+def test_no_stampede(fx):
+    """Concurrent cold lookups of one namespace share one listing."""
+    with Mount(fx) as m:
+        fx.reset_stats()
+        procs = [subprocess.Popen(["ls", "-l", m.p("big", "pod-%05d" % i, "")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for i in range(0, 2000, 100)]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            eq(p.returncode, 0, "ls: %r" % err)
+        s = fx.stats()
+        eq(s["pod_requests"], 0, "per-pod requests")
+        check(s["by_category"].get("pod_list", 0) <= 4, "pod lists: %s" % s["by_category"])
+
+
+def test_debug_trace(fx):
+    with Mount(fx, args=["-d", "--namespace", "kube-system"]) as m:
+        os.listdir(m.p("demo", "multi"))
+        read(m.p("demo", "multi", "Pod.json"))
+        text = read(m.p(".podfs", "status")).decode()
+        check("namespace: kube-system\n" in text, "--namespace:\n" + text)
+        log = m.read_log()
+        check("lookup" in log and "open" in log, "trace in the -d log")
+        check(fx.token not in log, "token in the -d log")
+
+
 def test_unreachable_at_mount(fx):
     """A server that is down at mount time is not fatal: mount, report."""
     port = fx.port
@@ -375,6 +401,8 @@ def main():
         s.run(test_sigterm_unmounts, fx)
         s.run(test_limited_user, fx)
         s.run(test_slow_and_expiring_lists, fx)
+        s.run(test_no_stampede, fx)
+        s.run(test_debug_trace, fx)
         s.run(test_stopped_and_killed_server, fx)
         s.run(test_unreachable_at_mount, fx)
     except Exception as e:

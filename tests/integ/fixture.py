@@ -29,6 +29,34 @@ PY = "/usr/bin/python3"
 KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
 
 
+def _children(pid):
+    """Child pids of pid that lead their own process group (Linux /proc)."""
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+    return [(k, _started(k)) for k in set(out) if _pgid(k) == k]
+
+
+def _pgid(pid):
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _started(pid):
+    """Start time of pid (field 22 of /proc/pid/stat): tells a recycled pid apart."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 class Fixture:
     def __init__(self, state=None, port=0, synthetic=(), cluster=None, keep=False):
         self.own_state = state is None
@@ -38,6 +66,7 @@ class Fixture:
         self.cluster = cluster
         self.keep = keep
         self.proc = None
+        self.kids = set()
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -66,6 +95,7 @@ class Fixture:
             err = self.proc.stderr.read() if self.proc.poll() is not None else b""
             self.stop()
             raise RuntimeError("fixture server did not start: %r %r" % (line, err[-2000:]))
+        self.kids = set(_children(self.proc.pid))   # the containers started so far
         self.base = line.split()[1].decode()
         self.port = int(self.base.rsplit(":", 1)[1])
         with open(os.path.join(self.state, "token")) as f:
@@ -79,6 +109,7 @@ class Fixture:
         p, self.proc = self.proc, None
         if p is None:
             return None
+        kids = set(_children(p.pid)) | self.kids
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
             try:
@@ -90,6 +121,15 @@ class Fixture:
         except (ProcessLookupError, PermissionError):
             pass
         p.wait()
+        # Containers run in sessions of their own; should the server have died
+        # without stopping them, end the groups it had started.
+        for k, started in kids:
+            if started is None or _started(k) != started:
+                continue
+            try:
+                os.killpg(k, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         for f in (p.stdout, p.stderr):
             f.close()
         return p.returncode

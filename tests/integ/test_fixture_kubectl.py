@@ -254,6 +254,11 @@ def test_watch():
     check(mod, [e["type"] for e in events])
     check(any(e["type"] == "BOOKMARK" for e in events), [e["type"] for e in events])
     FX.set(bookmark_ms="")
+    # Split into 7-byte chunks the stream still parses line by line.
+    FX.set(watch_split=7)
+    st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods?watch=1&timeoutSeconds=1")
+    FX.set(watch_split="")
+    check(st == 200 and len([json.loads(x) for x in body.splitlines()]) >= 7, body[:300])
     # A resourceVersion from before the server's history: 410 inside a 200 stream.
     st, hdr, body = FX.request("GET", "/api/v1/namespaces/demo/pods?watch=1&resourceVersion=5")
     ev = json.loads(body.splitlines()[0])
@@ -298,6 +303,17 @@ def test_follow_and_drop():
         cut = True
     c.close()
     check(cut, "follow stream ended cleanly instead of being cut")
+
+
+def test_exec_errors_before_upgrade():
+    r = FX.kubectl("exec", "nope", "--", "true")
+    check(r.returncode != 0 and b'pods "nope" not found' in r.stderr, r.stderr)
+    st, body = FX.get("/api/v1/namespaces/demo/pods/multi/exec?command=true&container=x"
+                      "&stdout=true")
+    check(st == 400 and body["message"] == "container x is not valid for pod multi", body)
+    st, body = FX.get("/api/v1/namespaces/demo/pods/web/exec?command=true&stdout=true",
+                      auth="wrong")
+    check(st == 401 and body["reason"] == "Unauthorized", body)
 
 
 def test_proxy():

@@ -147,7 +147,9 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 	st->st_gid = podfs->gid;
 	st->st_blksize = 4096;
 	if (snapshot_is_kind(p->kind)) {
-		st->st_size = tree_size(ino);
+		off_t live = p->kind == PK_LOG ? snapshot_live_size(podfs, ino) : -1;
+
+		st->st_size = live >= 0 ? live : tree_size(ino);
 		st->st_blocks = (st->st_size + 511) / 512;
 	}
 	st->st_atime = st->st_mtime = st->st_ctime = ni->mtime;
@@ -600,11 +602,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	if ((rc = snapshot_fetch(podfs, &p, &s))) {
+	if ((rc = snapshot_open(podfs, ino, &p, &s))) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	tree_set_size(ino, (off_t)s->len);
+	if (!s->log)
+		tree_set_size(ino, (off_t)s->len);
 	if (!(fh = snap_register(s))) {
 		snapshot_free(s);
 		fuse_reply_err(req, ENOMEM);
@@ -626,6 +629,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct snap_ref *r;
 	struct snapshot *s;
+	const char *data;
+	char *tofree;
+	size_t n;
+	int rc;
 
 	(void)ino;
 	if (!is_snapshot_fh(fi->fh)) {
@@ -637,15 +644,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	s = r->s;
-	if (off < 0)
-		fuse_reply_err(req, EINVAL);
-	else if ((size_t)off >= s->len)
-		fuse_reply_buf(req, NULL, 0);
-	else {
-		if (size > s->len - (size_t)off)
-			size = s->len - (size_t)off;
-		fuse_reply_buf(req, s->data + off, size);
-	}
+	rc = snapshot_read(podfs, s, off, size, &data, &n, &tofree);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, data, n);
+	free(tofree);
 	snap_put(fi->fh, r, 0);
 }
 

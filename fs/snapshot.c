@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "fs/tree.h"
+#include "stream/cache.h"
 #include "stream/auth.h"
 #include "stream/log.h"
 #include "stream/rest.h"
@@ -30,11 +32,14 @@ int snapshot_is_kind(enum pfs_kind k)
 	}
 }
 
+static void logbuf_put(struct logbuf *lb);
+
 void snapshot_free(struct snapshot *s)
 {
 	if (!s)
 		return;
 	free(s->data);
+	logbuf_put(s->log);
 	free(s);
 }
 
@@ -479,4 +484,183 @@ int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
 	}
 	*out = s;
 	return 0;
+}
+
+/* ---- the growing log ----
+ *
+ * One logbuf per inode of a `log` with open handles.  A refresh fetches the
+ * log again and keeps the new bytes when the old content is a prefix of the
+ * new; otherwise (a restarted container, a rotated log) the new content
+ * replaces the old, as a truncated file would.  The lock is held across the
+ * refresh so concurrent readers share one request. */
+
+struct logbuf {
+	fuse_ino_t ino;
+	int refs;		/* guarded by logs_lock */
+	pthread_mutex_t lock;	/* guards the fields below */
+	struct pfs_path path;
+	char *data;
+	size_t len;
+	long long fetched;	/* mono_ms */
+	struct logbuf *next;
+};
+
+static pthread_mutex_t logs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct logbuf *logs;
+
+static void logbuf_put(struct logbuf *lb)
+{
+	struct logbuf **pp;
+
+	if (!lb)
+		return;
+	pthread_mutex_lock(&logs_lock);
+	if (--lb->refs > 0) {
+		pthread_mutex_unlock(&logs_lock);
+		return;
+	}
+	for (pp = &logs; *pp; pp = &(*pp)->next)
+		if (*pp == lb) {
+			*pp = lb->next;
+			break;
+		}
+	pthread_mutex_unlock(&logs_lock);
+	pthread_mutex_destroy(&lb->lock);
+	free(lb->data);
+	free(lb);
+}
+
+static struct logbuf *logbuf_find(fuse_ino_t ino, const struct pfs_path *create)
+{
+	struct logbuf *lb;
+
+	pthread_mutex_lock(&logs_lock);
+	for (lb = logs; lb; lb = lb->next)
+		if (lb->ino == ino)
+			break;
+	if (lb)
+		lb->refs++;
+	else if (create && (lb = calloc(1, sizeof(*lb)))) {
+		lb->ino = ino;
+		lb->refs = 1;
+		lb->path = *create;
+		pthread_mutex_init(&lb->lock, NULL);
+		lb->next = logs;
+		logs = lb;
+	}
+	pthread_mutex_unlock(&logs_lock);
+	return lb;
+}
+
+static long refresh_interval(struct podfs *fs)
+{
+	return fs->cache_ms > 500 ? fs->cache_ms : 500;
+}
+
+/* Caller holds lb->lock.  force: refresh whatever its age (open). */
+static int logbuf_refresh(struct podfs *fs, struct logbuf *lb, int force)
+{
+	char *nd = NULL;
+	size_t nl = 0;
+	int rc;
+
+	if (!force && lb->data && mono_ms() - lb->fetched < refresh_interval(fs))
+		return 0;
+	rc = fetch(fs, &lb->path, &nd, &nl);
+	if (rc) {
+		/* Keep what we have; a reader at the end sees no growth. */
+		lb->fetched = mono_ms();
+		return lb->data ? 0 : rc;
+	}
+	if (lb->data && nl >= lb->len && !memcmp(nd, lb->data, lb->len)) {
+		free(lb->data);		/* grew (or stayed): same prefix */
+	} else if (lb->data) {
+		pdebug("log of %s/%s/%s was replaced (%zu -> %zu bytes)",
+		       lb->path.ns, lb->path.pod, lb->path.container, lb->len, nl);
+		free(lb->data);
+	}
+	lb->data = nd;
+	lb->len = nl;
+	lb->fetched = mono_ms();
+	tree_set_size(lb->ino, (off_t)nl);
+	return 0;
+}
+
+int snapshot_open(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
+		  struct snapshot **out)
+{
+	struct snapshot *s;
+	struct logbuf *lb;
+	int rc;
+
+	if (p->kind != PK_LOG)
+		return snapshot_fetch(fs, p, out);
+	if (!(s = calloc(1, sizeof(*s))))
+		return -ENOMEM;
+	s->base.type = FH_SNAPSHOT;
+	if (!(lb = logbuf_find(ino, p))) {
+		free(s);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&lb->lock);
+	rc = logbuf_refresh(fs, lb, 1);
+	pthread_mutex_unlock(&lb->lock);
+	if (rc) {
+		logbuf_put(lb);
+		free(s);
+		return rc;
+	}
+	s->log = lb;
+	*out = s;
+	return 0;
+}
+
+int snapshot_read(struct podfs *fs, struct snapshot *s, off_t off, size_t size,
+		  const char **out, size_t *n, char **tofree)
+{
+	struct logbuf *lb = s->log;
+
+	*out = NULL;
+	*n = 0;
+	*tofree = NULL;
+	if (off < 0)
+		return -EINVAL;
+	if (!lb) {
+		if ((size_t)off < s->len) {
+			*out = s->data + off;
+			*n = s->len - (size_t)off < size ? s->len - (size_t)off : size;
+		}
+		return 0;
+	}
+	pthread_mutex_lock(&lb->lock);
+	if ((size_t)off >= lb->len)
+		logbuf_refresh(fs, lb, 0);
+	if ((size_t)off < lb->len) {
+		/* Copy: another thread may replace the buffer after unlock. */
+		*n = lb->len - (size_t)off < size ? lb->len - (size_t)off : size;
+		if (!(*tofree = malloc(*n ? *n : 1))) {
+			pthread_mutex_unlock(&lb->lock);
+			*n = 0;
+			return -ENOMEM;
+		}
+		memcpy(*tofree, lb->data + off, *n);
+		*out = *tofree;
+	}
+	pthread_mutex_unlock(&lb->lock);
+	return 0;
+}
+
+off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino)
+{
+	struct logbuf *lb = logbuf_find(ino, NULL);
+	off_t size;
+
+	if (!lb)
+		return -1;
+	pthread_mutex_lock(&lb->lock);
+	logbuf_refresh(fs, lb, 0);
+	size = (off_t)lb->len;
+	pthread_mutex_unlock(&lb->lock);
+	logbuf_put(lb);
+	return size;
 }

@@ -5,6 +5,7 @@
 #define PODFS_SNAPSHOT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "fs/path.h"
 #include "fs/streams.h"
@@ -16,10 +17,13 @@ struct cJSON;
  * (the server stops at limitBytes). */
 #define SNAPSHOT_LOG_MAX (64L << 20)
 
+struct logbuf;
+
 struct snapshot {
 	struct fh_base base;	/* FH_SNAPSHOT */
-	char *data;
+	char *data;		/* fixed snapshots */
 	size_t len;
+	struct logbuf *log;	/* `log`: shared by the inode's open handles */
 };
 
 int snapshot_is_kind(enum pfs_kind k);
@@ -29,6 +33,22 @@ int snapshot_is_kind(enum pfs_kind k);
 int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
 		   struct snapshot **out);
 void snapshot_free(struct snapshot *s);
+
+/* Open: like snapshot_fetch, but a container's `log` becomes a growing
+ * file shared by every open handle of that inode: reads at its end and
+ * stat ask the server for the bytes added since (at most once per
+ * -o cache, and not within half a second), so `tail -f log` works. */
+int snapshot_open(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
+		  struct snapshot **out);
+
+/* Up to size bytes at off: *out points into *tofree (free it after the
+ * reply) or into s.  0 or -errno. */
+int snapshot_read(struct podfs *fs, struct snapshot *s, off_t off, size_t size,
+		  const char **out, size_t *n, char **tofree);
+
+/* The current size of a log with open handles (refreshed when stale), or
+ * -1 when no handle of ino is open. */
+off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino);
 
 /* Pure formatters (tested without a server).  Each returns a malloc'd,
  * NUL-terminated text ending in '\n', or NULL. */

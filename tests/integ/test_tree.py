@@ -125,6 +125,31 @@ def test_log_previous(fx, m):
                  "log.previous without a previous instance")
 
 
+def test_log_grows(fx, m):
+    """`log` keeps growing while open: stat and reads at its end see new
+    bytes (design.md §2), so tail -f works; a plain cat costs one request."""
+    f = m.p("default", "counter", "counter", "log")
+    fx.reset_stats()
+    run(["cat", f])
+    eq(fx.stats()["by_category"].get("log", 0), 1, "log requests of one cat")
+    with open(f, "rb") as fh:
+        first = fh.read()
+        check(first, "counter has a log")
+        time.sleep(2.5)
+        size = os.fstat(fh.fileno()).st_size
+        check(size > len(first), "size grew: %d -> %d" % (len(first), size))
+        more = fh.read()
+        check(len(more) >= size - len(first) and more.endswith(b"\n"), "new bytes: %r" % more)
+    whole = kubectl(fx, "logs", "-n", "default", "counter")
+    check(whole.startswith(first + more), "log read while growing is a prefix of the log")
+    p = subprocess.Popen(["tail", "-n", "1", "-f", f], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(3.5)
+    os.killpg(p.pid, signal.SIGKILL)
+    out = p.communicate()[0]
+    check(len(out.splitlines()) >= 3, "tail -f saw new lines: %r" % out)
+
+
 def test_status_and_state(fx, m):
     text = read(m.p("demo", "multi", "Status")).decode()
     ref = json.loads(kubectl(fx, "get", "pod", "-n", "demo", "multi", "-o", "json"))
@@ -316,6 +341,32 @@ def test_slow_and_expiring_lists(fx):
             fx.set(continue_ttl_s="", rest_delay_ms="")
 
 
+def test_no_stampede(fx):
+    """Concurrent cold lookups of one namespace share one listing."""
+    with Mount(fx) as m:
+        fx.reset_stats()
+        procs = [subprocess.Popen(["ls", "-l", m.p("big", "pod-%05d" % i, "")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for i in range(0, 2000, 100)]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            eq(p.returncode, 0, "ls: %r" % err)
+        s = fx.stats()
+        eq(s["pod_requests"], 0, "per-pod requests")
+        check(s["by_category"].get("pod_list", 0) <= 4, "pod lists: %s" % s["by_category"])
+
+
+def test_debug_trace(fx):
+    with Mount(fx, args=["-d", "--namespace", "kube-system"]) as m:
+        os.listdir(m.p("demo", "multi"))
+        read(m.p("demo", "multi", "Pod.json"))
+        text = read(m.p(".podfs", "status")).decode()
+        check("namespace: kube-system\n" in text, "--namespace:\n" + text)
+        log = m.read_log()
+        check("lookup" in log and "open" in log, "trace in the -d log")
+        check(fx.token not in log, "token in the -d log")
+
+
 def test_unreachable_at_mount(fx):
     """A server that is down at mount time is not fatal: mount, report."""
     port = fx.port
@@ -357,7 +408,7 @@ def main():
         try:
             m.start()
             for t in (test_root_listing, test_namespace_listings, test_pod_and_container_dirs,
-                      test_pod_json, test_log, test_log_previous, test_status_and_state,
+                      test_pod_json, test_log, test_log_grows, test_log_previous, test_status_and_state,
                       test_missing, test_tools, test_big_listing_no_per_pod_requests,
                       test_status_file):
                 s.run(t, fx, m)
@@ -375,6 +426,8 @@ def main():
         s.run(test_sigterm_unmounts, fx)
         s.run(test_limited_user, fx)
         s.run(test_slow_and_expiring_lists, fx)
+        s.run(test_no_stampede, fx)
+        s.run(test_debug_trace, fx)
         s.run(test_stopped_and_killed_server, fx)
         s.run(test_unreachable_at_mount, fx)
     except Exception as e:

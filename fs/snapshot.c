@@ -564,7 +564,7 @@ static int logbuf_refresh(struct podfs *fs, struct logbuf *lb, int force)
 	size_t nl = 0;
 	int rc;
 
-	if (!force && lb->data && mono_ms() - lb->fetched < refresh_interval(fs))
+	if (!force && lb->data && (long)(mono_ms() - lb->fetched) < refresh_interval(fs))
 		return 0;
 	rc = fetch(fs, &lb->path, &nd, &nl);
 	if (rc) {

@@ -69,6 +69,10 @@ struct sfh {
 	struct sfh *wnext;
 	void (*on_release)(void *ud);
 	void *rel_ud;
+	uint64_t id;			/* fi->fh is id << 2 | 2 */
+	int refs;			/* (fh_lock) the table's + each running op's */
+	int closed;			/* released: park nothing more */
+	struct sfh *tnext;
 };
 
 /* The writer handles of one input buffer: told when the buffer drains. */
@@ -94,6 +98,72 @@ static struct attach *attaches;
 static pthread_t janitor;
 static int janitor_started, janitor_stop;
 static pthread_cond_t janitor_cond = PTHREAD_COND_INITIALIZER;
+
+/* ---- the handle table ----
+ * fi->fh is an id, not a pointer: the kernel may send RELEASE for a file
+ * while we still run a READ of it (the reader was killed), so every
+ * operation looks its handle up and holds a reference while it runs, and
+ * interrupt callbacks carry the id too. */
+#define FH_SLOTS 1024
+
+static pthread_mutex_t fh_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sfh *fh_tab[FH_SLOTS];
+static uint64_t fh_next_id = 1;
+
+static uint64_t sfh_register(struct sfh *h)
+{
+	pthread_mutex_lock(&fh_lock);
+	h->id = fh_next_id++;
+	h->refs = 1;
+	h->tnext = fh_tab[h->id % FH_SLOTS];
+	fh_tab[h->id % FH_SLOTS] = h;
+	pthread_mutex_unlock(&fh_lock);
+	return h->id << 2 | 2;
+}
+
+static struct sfh *sfh_ref(uint64_t fh)
+{
+	uint64_t id = fh >> 2;
+	struct sfh *h;
+
+	pthread_mutex_lock(&fh_lock);
+	for (h = fh_tab[id % FH_SLOTS]; h; h = h->tnext)
+		if (h->id == id)
+			break;
+	if (h)
+		h->refs++;
+	pthread_mutex_unlock(&fh_lock);
+	return h;
+}
+
+static void sfh_free(struct sfh *h);
+
+static void sfh_unref(struct sfh *h)
+{
+	int last;
+
+	pthread_mutex_lock(&fh_lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&fh_lock);
+	if (last)
+		sfh_free(h);
+}
+
+/* Take the handle out of the table; it is freed when the last running
+ * operation drops its reference. */
+static void sfh_unlink(struct sfh *h)
+{
+	struct sfh **pp;
+
+	pthread_mutex_lock(&fh_lock);
+	for (pp = &fh_tab[h->id % FH_SLOTS]; *pp; pp = &(*pp)->tnext) {
+		if (*pp == h) {
+			*pp = h->tnext;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fh_lock);
+}
 
 /* ---- parked requests ---- */
 
@@ -256,9 +326,11 @@ static void wset_remove(struct wset *w, struct sfh *h)
 
 static void on_interrupt(fuse_req_t req, void *ud)
 {
-	struct sfh *h = ud;
+	struct sfh *h = sfh_ref((uint64_t)(uintptr_t)ud);
 	struct preq **pp, *p = NULL;
 
+	if (!h)
+		return;		/* released: its requests were answered */
 	pthread_mutex_lock(&h->lock);
 	for (pp = &h->reads; *pp; pp = &(*pp)->next) {
 		if ((*pp)->req == req) {
@@ -293,6 +365,7 @@ static void on_interrupt(fuse_req_t req, void *ud)
 		free(p);
 	}
 	pthread_mutex_unlock(&h->lock);
+	sfh_unref(h);
 }
 
 /* ---- attach sessions ---- */
@@ -591,6 +664,19 @@ static struct sfh *sfh_new(enum sfh_kind kind)
 
 static void sfh_free(struct sfh *h)
 {
+	struct preq *p;
+
+	while ((p = h->reads)) {
+		h->reads = p->next;
+		fuse_reply_err(p->req, EBADF);
+		free(p);
+	}
+	while ((p = h->writes)) {
+		h->writes = p->next;
+		fuse_reply_err(p->req, EBADF);
+		free(p->data);
+		free(p);
+	}
 	if (h->rd)
 		chanbuf_reader_close(h->rd);
 	if (h->ph)
@@ -603,7 +689,7 @@ static void sfh_free(struct sfh *h)
 
 static void reply_open(fuse_req_t req, struct sfh *h, struct fuse_file_info *fi)
 {
-	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->fh = sfh_register(h);
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
 	fi->keep_cache = 0;
@@ -737,24 +823,37 @@ void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_inf
 	reply_open(req, h, fi);
 }
 
+static void do_read(fuse_req_t req, size_t size, struct fuse_file_info *fi, struct sfh *h);
+
 void streams_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 {
-	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	struct sfh *h = sfh_ref(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	do_read(req, size, fi, h);
+	sfh_unref(h);
+}
+
+static void do_read(fuse_req_t req, size_t size, struct fuse_file_info *fi, struct sfh *h)
+{
 	struct preq *p;
 
 	if (h->kind == SK_ATTACH_IN || (h->wb && !h->rd && h->kind == SK_GENERIC)) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	fuse_req_interrupt_func(req, on_interrupt, h);
+	fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)fi->fh);
 	pthread_mutex_lock(&h->lock);
 	if (!h->reads && sfh_answer(h, req, size)) {
 		pthread_mutex_unlock(&h->lock);
 		return;
 	}
-	if (fuse_req_interrupted(req)) {
+	if (h->closed || fuse_req_interrupted(req)) {
 		pthread_mutex_unlock(&h->lock);
-		fuse_reply_err(req, EINTR);
+		fuse_reply_err(req, h->closed ? EBADF : EINTR);
 		return;
 	}
 	p = calloc(1, sizeof(*p));
@@ -772,9 +871,24 @@ void streams_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&h->lock);
 }
 
+static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi,
+		     struct sfh *h);
+
 void streams_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
 {
-	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	struct sfh *h = sfh_ref(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	do_write(req, buf, size, fi, h);
+	sfh_unref(h);
+}
+
+static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi,
+		     struct sfh *h)
+{
 	struct preq *p;
 	size_t n = 0;
 
@@ -782,9 +896,9 @@ void streams_write(fuse_req_t req, const char *buf, size_t size, struct fuse_fil
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	fuse_req_interrupt_func(req, on_interrupt, h);
+	fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)fi->fh);
 	pthread_mutex_lock(&h->lock);
-	if (chanbuf_finished(h->wb, NULL)) {
+	if (h->closed || chanbuf_finished(h->wb, NULL)) {
 		pthread_mutex_unlock(&h->lock);
 		fuse_reply_err(req, EPIPE);
 		return;
@@ -835,9 +949,15 @@ void streams_write(fuse_req_t req, const char *buf, size_t size, struct fuse_fil
 
 void streams_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
 {
-	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	struct sfh *h = sfh_ref(fi->fh);
 	unsigned rev = 0;
 
+	if (!h) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLERR);
+		return;
+	}
 	pthread_mutex_lock(&h->lock);
 	if (h->rd && chanbuf_readable(h->rd))
 		rev |= POLLIN;
@@ -857,42 +977,48 @@ void streams_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhan
 			sfh_notify_poll_locked(h, 1);
 	}
 	pthread_mutex_unlock(&h->lock);
+	sfh_unref(h);
 	fuse_reply_poll(req, rev);
 }
 
 void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
+	struct sfh *h = sfh_ref(fi->fh);
 	struct preq *p;
 
+	if (!h) {
+		if (req)
+			fuse_reply_err(req, 0);
+		return;
+	}
+	sfh_unlink(h);
 	if (h->ws)
 		wset_remove(h->ws, h);
-	/* The kernel waits for outstanding requests before release, but be
-	 * safe: nothing parked may be left unanswered. */
+	/* Nothing parked may be left unanswered. */
 	pthread_mutex_lock(&h->lock);
+	h->closed = 1;
 	while ((p = h->reads)) {
 		h->reads = p->next;
 		fuse_reply_err(p->req, EBADF);
 		free(p);
 	}
+	h->reads_tail = &h->reads;
 	while ((p = h->writes)) {
 		h->writes = p->next;
 		fuse_reply_err(p->req, EBADF);
 		free(p->data);
 		free(p);
 	}
+	h->writes_tail = &h->writes;
 	pthread_mutex_unlock(&h->lock);
 	if (h->kind == SK_LOG_FOLLOW && h->sess)
 		session_hangup(h->sess);
-	if (h->rd) {
-		chanbuf_reader_close(h->rd);	/* no callback for it after this */
-		h->rd = NULL;
-	}
 	if (h->att)
 		attach_release(h->att);
 	if (h->on_release)
 		h->on_release(h->rel_ud);
-	sfh_free(h);
+	sfh_unref(h);		/* ours */
+	sfh_unref(h);		/* the table's: freed now or after the last running op */
 	if (req)
 		fuse_reply_err(req, 0);
 }

@@ -39,7 +39,6 @@ struct podfs {
 	time_t last_err_time;
 	int last_err;			/* -errno of the last failure */
 	char last_err_msg[512];		/* the server's message, never a secret */
-	int open_sessions;		/* maintained by the stream side */
 };
 
 extern struct podfs *podfs;

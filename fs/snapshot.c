@@ -5,6 +5,7 @@
  * memory.  Everything is fetched at open, so a file never changes under a
  * reader and st_size is exact once it has been opened. */
 #include "fs/snapshot.h"
+#include "stream/mux.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -280,7 +281,7 @@ char *snapshot_mount_status(struct podfs *fs)
 	struct sbuf b = { 0 };
 	char ok[40], errt[40], mounted[40];
 	time_t now = time(NULL);
-	int err, sessions;
+	int err, sessions, threads;
 	char msg[512];
 	time_t last_ok, last_err;
 
@@ -288,7 +289,7 @@ char *snapshot_mount_status(struct podfs *fs)
 	last_ok = fs->last_ok;
 	last_err = fs->last_err_time;
 	err = fs->last_err;
-	sessions = fs->open_sessions;
+	mux_counts(&threads, &sessions);
 	snprintf(msg, sizeof(msg), "%s", fs->last_err_msg);
 	pthread_mutex_unlock(&fs->status_lock);
 	fmt_time(last_ok, ok, sizeof(ok));
@@ -318,7 +319,7 @@ char *snapshot_mount_status(struct podfs *fs)
 	sb_printf(&b, "timeout: %.3gs\n", fs->timeout_ms / 1000.0);
 	sb_printf(&b, "cache: %.3gs\n", fs->cache_ms / 1000.0);
 	sb_printf(&b, "buffer: %zu bytes\n", fs->buffer_size);
-	sb_printf(&b, "open sessions: %d\n", sessions);
+	sb_printf(&b, "open sessions: %d (stream threads: %d)\n", sessions, threads);
 	sb_printf(&b, "mounted: %s\n", mounted);
 	return sb_finish(&b);
 }

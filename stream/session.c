@@ -618,6 +618,13 @@ static void fill_output(struct session *s)
 	pthread_mutex_unlock(&s->lock);
 
 	if (hangup) {
+		/* a clean close: Close 1000, best effort, then the socket */
+		if (s->conn && s->proto) {
+			uint8_t code[2] = { 0x03, 0xe8 };
+
+			if (queue_control(s, WS_OP_CLOSE, code, 2) == 0)
+				conn_send(s->conn, s->oq + s->oq_off, s->oq_len - s->oq_off);
+		}
 		finish(s, SESS_LOST, EIO, "hung up");
 		return;
 	}

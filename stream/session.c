@@ -494,23 +494,19 @@ static int log_resume(struct session *s)
 
 /* ---- the pump ---- */
 
+static size_t read_room(struct session *s);
+
 short session_events(struct session *s)
 {
 	short ev = 0;
-	int i;
-	size_t min = RBUF_SIZE;
+	size_t room;
 
 	if (!s->conn)
 		return 0;
-	for (i = 0; i < 3; i++) {
-		if (s->out[i]) {
-			size_t sp = chanbuf_space(s->out[i]);
-
-			if (sp < min)
-				min = sp;
-		}
-	}
-	if (min >= 4096 || conn_pending(s->conn))
+	/* Ask for input only when it can be taken: with the buffers full, a
+	 * readable socket would wake the thread for nothing, over and over. */
+	room = read_room(s);
+	if (room >= 4096 || (room > 0 && conn_pending(s->conn)))
 		ev |= POLLIN;
 	if (s->oq_len > s->oq_off)
 		ev |= POLLOUT;

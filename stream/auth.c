@@ -378,6 +378,7 @@ static int exec_ensure_locked(struct auth *a)
 {
 	struct cred_result r;
 	char msg[sizeof(a->x_msg)];
+	long timeout;
 	int rc;
 
 	for (;;) {
@@ -395,9 +396,10 @@ static int exec_ensure_locked(struct auth *a)
 			continue;
 		}
 		a->running = 1;
+		timeout = a->exec_timeout_ms;
 		pthread_mutex_unlock(&a->mu);
 		pdebug("running exec plugin %s", a->exec->command);
-		rc = credplugin_run(a->exec, a->exec_info, a->exec_timeout_ms, &r, msg, sizeof(msg));
+		rc = credplugin_run(a->exec, a->exec_info, timeout, &r, msg, sizeof(msg));
 		pthread_mutex_lock(&a->mu);
 		a->running = 0;
 		a->runs++;

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -42,6 +43,7 @@
 
 #define ARGV_MAX	(128 * 1024)	/* more would not fit an API server URL */
 #define CTL_LINE_MAX	256
+#define HANGUP_WAIT_S	2
 #define KEY_MAX		(PFS_LABEL_MAX + PFS_SUBDOMAIN_MAX + PFS_LABEL_MAX + 3)
 #define REAP_MS_DEFAULT	(60 * 1000L)		/* ended, results read */
 #define STALE_MS_DEFAULT (60 * 60 * 1000L)	/* never started, or never read */
@@ -101,6 +103,7 @@ struct xh {				/* FH_EXEC: new, status, argv, ctl */
 };
 
 static pthread_mutex_t xlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t xended = PTHREAD_COND_INITIALIZER;	/* some session ended */
 static struct xs *sessions;
 static struct xctr *counters;
 static long reap_ms = -1, stale_ms = -1;
@@ -382,6 +385,7 @@ static void xs_end(struct xs *x, const char *line, int err, int code, int presta
 	}
 	if (n)
 		x->results_read = 1;
+	pthread_cond_broadcast(&xended);
 	if (prestart) {
 		for (int j = 0; j < 3; j++)
 			if ((bufs[j] = x->out[j]))
@@ -693,8 +697,19 @@ static int ctl_hangup(struct xs *x)
 	}
 	pthread_mutex_unlock(&xlock);
 	if (s) {
+		struct timespec ts;
+
 		session_hangup(s);
 		session_put(s);
+		/* The multiplexer ends it in a moment: wait (briefly) so that
+		 * `echo hangup > ctl; cat status` already says `lost`. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += HANGUP_WAIT_S;
+		pthread_mutex_lock(&xlock);
+		while (x->phase != XP_ENDED &&
+		       pthread_cond_timedwait(&xended, &xlock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&xlock);
 	}
 	return 0;
 }
@@ -1146,14 +1161,23 @@ void exec_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi
 		return;
 	}
 	switch (h->kind) {
-	case XH_SNAP:
+	case XH_SNAP: {
+		/* Reply from a copy: the kernel may complete the read and
+		 * release the handle before fuse_reply_buf returns (ASan's
+		 * writev check then reads freed memory). */
+		char copy[1024];
+
 		if ((size_t)off < h->snap_len) {
 			n = h->snap_len - (size_t)off;
-			fuse_reply_buf(req, h->snap + off, n < size ? n : size);
-		} else {
-			fuse_reply_buf(req, NULL, 0);
+			if (n > size)
+				n = size;
+			if (n > sizeof(copy))
+				n = sizeof(copy);
+			memcpy(copy, h->snap + off, n);
 		}
+		fuse_reply_buf(req, copy, n);
 		return;
+	}
 	case XH_ARGV:
 		/* Copy out under the lock: a writer may realloc argv. */
 		if (size > ARGV_MAX)

@@ -1147,7 +1147,7 @@ void exec_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *
 
 int exec_is_fh(uint64_t fh)
 {
-	return ((const struct fh_base *)(uintptr_t)fh)->type == FH_EXEC;
+	return FH_IS_POINTER(fh) && ((const struct fh_base *)(uintptr_t)fh)->type == FH_EXEC;
 }
 
 void exec_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)

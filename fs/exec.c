@@ -36,6 +36,7 @@
 #include <cjson/cJSON.h>
 
 #include "fs/fs.h"
+#include "fs/handles.h"
 #include "fs/path.h"
 #include "fs/streams.h"
 #include "stream/log.h"
@@ -94,8 +95,8 @@ struct xctr {				/* the next id of one container */
 
 enum xh_kind { XH_SNAP, XH_ARGV, XH_CTL };
 
-struct xh {				/* FH_EXEC: new, status, argv, ctl */
-	struct fh_base base;
+struct xh {				/* FHK_EXEC: new, status, argv, ctl */
+	struct handle hd;		/* first: the open-file table entry */
 	enum xh_kind kind;
 	struct xs *x;			/* NULL for XH_SNAP of `new` */
 	char *snap;
@@ -949,9 +950,17 @@ static void rel_wait(void *ud)
 	file_closed(x);
 }
 
+static void xh_destroy(struct handle *hd)
+{
+	struct xh *h = (struct xh *)hd;
+
+	free(h->snap);
+	free(h);
+}
+
 static void xh_reply_open(fuse_req_t req, struct xh *h, struct fuse_file_info *fi)
 {
-	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->fh = handle_add(&h->hd, FHK_EXEC, xh_destroy);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT)
@@ -964,7 +973,6 @@ static struct xh *xh_new(enum xh_kind kind, struct xs *x, const char *snap)
 
 	if (!h)
 		return NULL;
-	h->base.type = FH_EXEC;
 	h->kind = kind;
 	h->x = x;
 	if (snap) {
@@ -1145,14 +1153,22 @@ void exec_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *
 	fuse_reply_err(req, -e);
 }
 
-int exec_is_fh(uint64_t fh)
-{
-	return FH_IS_POINTER(fh) && ((const struct fh_base *)(uintptr_t)fh)->type == FH_EXEC;
-}
+static void do_read(fuse_req_t req, struct xh *h, size_t size, off_t off);
 
 void exec_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct xh *h = (struct xh *)(uintptr_t)fi->fh;
+	struct xh *h = (struct xh *)handle_get(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	do_read(req, h, size, off);
+	handle_put(&h->hd);
+}
+
+static void do_read(fuse_req_t req, struct xh *h, size_t size, off_t off)
+{
 	char *tmp;
 	size_t n = 0;
 
@@ -1261,9 +1277,13 @@ static int ctl_write(struct xs *x, const char *buf, size_t size)
 void exec_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
-	struct xh *h = (struct xh *)(uintptr_t)fi->fh;
+	struct xh *h = (struct xh *)handle_get(fi->fh);
 	int e;
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	switch (h->kind) {
 	case XH_ARGV:
 		e = argv_write(h->x, buf, size, off);
@@ -1275,6 +1295,7 @@ void exec_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		e = -EBADF;
 		break;
 	}
+	handle_put(&h->hd);
 	if (e)
 		fuse_reply_err(req, -e);
 	else
@@ -1291,12 +1312,14 @@ void exec_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle
 
 void exec_release(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct xh *h = (struct xh *)(uintptr_t)fi->fh;
+	struct xh *h = (struct xh *)handle_get(fi->fh);
 
-	if (h->x)
-		file_closed(h->x);
-	free(h->snap);
-	free(h);
+	if (h) {
+		if (h->x)
+			file_closed(h->x);
+		handle_put(&h->hd);
+		handle_remove(fi->fh);	/* freed now or after a running op */
+	}
 	if (req)
 		fuse_reply_err(req, 0);
 }

@@ -3,7 +3,7 @@
  * session directories, and hands every open of an exec file to exec_open.
  * Output, stdin, wait and exitcode files become stream handles
  * (streams.c); new, status, argv and ctl are small handles of our own
- * (FH_EXEC) that ops.c routes back here. */
+ * (FHK_EXEC ids, fs/handles.h) that ops.c routes back here. */
 #ifndef PODFS_EXEC_H
 #define PODFS_EXEC_H
 
@@ -27,7 +27,6 @@ int exec_truncate(const struct pfs_path *p);
 /* Replies to req (now or, for stream handles, as streams.c does). */
 void exec_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi);
 /* fi->fh is one of ours (not a snapshot id). */
-int exec_is_fh(uint64_t fh);
 void exec_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
 void exec_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		struct fuse_file_info *fi);

@@ -21,6 +21,7 @@
 
 #include "fs/exec.h"
 #include "fs/path.h"
+#include "fs/handles.h"
 #include "fs/snapshot.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
@@ -511,90 +512,9 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- files ---- */
 
-/* Snapshot handles are not raw pointers in fi->fh: the kernel may send
- * RELEASE while a READ of the same handle is still being answered (seen
- * when the reader dies of SIGPIPE), so a worker could reply from freed
- * memory.  They live in a table under an id instead; fi->fh is that id
- * shifted left with the low bit set, which no (aligned) stream handle
- * pointer has.  A read holds a reference while it replies. */
-#define SNAP_SLOTS 1024
-
-struct snap_ref {
-	uint64_t id;
-	struct snapshot *s;
-	int refs;
-	struct snap_ref *next;
-};
-
-static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct snap_ref *snap_tab[SNAP_SLOTS];
-static uint64_t snap_next_id = 1;
-
-static int is_snapshot_fh(uint64_t fh)
+static void snap_destroy(struct handle *h)
 {
-	return fh & 1;
-}
-
-static uint64_t snap_register(struct snapshot *s)
-{
-	struct snap_ref *r = calloc(1, sizeof(*r));
-	uint64_t id;
-
-	if (!r)
-		return 0;
-	pthread_mutex_lock(&snap_lock);
-	id = snap_next_id++;
-	r->id = id;
-	r->s = s;
-	r->refs = 1;
-	r->next = snap_tab[id % SNAP_SLOTS];
-	snap_tab[id % SNAP_SLOTS] = r;
-	pthread_mutex_unlock(&snap_lock);
-	return id << 1 | 1;
-}
-
-/* Caller holds snap_lock. */
-static struct snap_ref **snap_find(uint64_t fh)
-{
-	uint64_t id = fh >> 1;
-	struct snap_ref **pp = &snap_tab[id % SNAP_SLOTS];
-
-	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->id == id)
-			return pp;
-	return NULL;
-}
-
-static struct snap_ref *snap_get(uint64_t fh)
-{
-	struct snap_ref **pp, *r = NULL;
-
-	pthread_mutex_lock(&snap_lock);
-	if ((pp = snap_find(fh))) {
-		r = *pp;
-		r->refs++;
-	}
-	pthread_mutex_unlock(&snap_lock);
-	return r;
-}
-
-/* Drop a reference; unlink: also remove it from the table (release). */
-static void snap_put(uint64_t fh, struct snap_ref *r, int unlink)
-{
-	struct snap_ref **pp;
-	int last;
-
-	pthread_mutex_lock(&snap_lock);
-	if (unlink && (pp = snap_find(fh)) && *pp == r) {
-		*pp = r->next;
-		r->refs--;	/* the table's own reference */
-	}
-	last = --r->refs == 0;
-	pthread_mutex_unlock(&snap_lock);
-	if (last) {
-		snapshot_free(r->s);
-		free(r);
-	}
+	snapshot_free((struct snapshot *)h);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -632,26 +552,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (!s->log)
 		tree_set_size(ino, (off_t)s->len);
-	if (!(fh = snap_register(s))) {
-		snapshot_free(s);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fi->fh = fh;
+	fi->fh = fh = handle_add(&s->hd, FHK_SNAPSHOT, snap_destroy);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi)) {
-		struct snap_ref *r = snap_get(fh);
-
-		if (r)
-			snap_put(fh, r, 1);
-	}
+	if (fuse_reply_open(req, fi))
+		handle_remove(fh);	/* the opener was interrupted */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct snap_ref *r;
 	struct snapshot *s;
 	const char *data;
 	char *tofree;
@@ -659,37 +569,36 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)ino;
-	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_read(req, size, off, fi);
 		return;
 	}
-	if (!is_snapshot_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_read(req, size, fi);
 		return;
 	}
-	if (!(r = snap_get(fi->fh))) {
+	if (!(s = (struct snapshot *)handle_get(fi->fh))) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	s = r->s;
 	rc = snapshot_read(podfs, s, off, size, &data, &n, &tofree);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_buf(req, data, n);
 	free(tofree);
-	snap_put(fi->fh, r, 0);
+	handle_put(&s->hd);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)ino;
-	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_write(req, buf, size, off, fi);
 		return;
 	}
-	if (!is_snapshot_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_write(req, buf, size, fi);
 		return;
 	}
@@ -705,19 +614,16 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct snap_ref *r;
-
 	(void)ino;
-	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_release(req, fi);
 		return;
 	}
-	if (!is_snapshot_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_release(req, fi);
 		return;
 	}
-	if ((r = snap_get(fi->fh)))
-		snap_put(fi->fh, r, 1);
+	handle_remove(fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -725,11 +631,11 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
 	(void)ino;
-	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_poll(req, fi, ph);
 		return;
 	}
-	if (!is_snapshot_fh(fi->fh)) {
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_poll(req, fi, ph);
 		return;
 	}

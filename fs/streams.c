@@ -34,6 +34,7 @@
 #include <cjson/cJSON.h>
 
 #include "fs/fs.h"
+#include "fs/handles.h"
 #include "fs/path.h"
 #include "stream/log.h"
 #include "stream/mux.h"
@@ -54,7 +55,7 @@ struct preq {			/* a parked read or write */
 struct attach;
 
 struct sfh {
-	struct fh_base base;
+	struct handle hd;		/* first: the table entry */
 	enum sfh_kind kind;
 	pthread_mutex_t lock;
 	struct session *sess;
@@ -69,10 +70,7 @@ struct sfh {
 	struct sfh *wnext;
 	void (*on_release)(void *ud);
 	void *rel_ud;
-	uint64_t id;			/* fi->fh is id << 2 | 2 */
-	int refs;			/* (fh_lock) the table's + each running op's */
 	int closed;			/* released: park nothing more */
-	struct sfh *tnext;
 };
 
 /* The writer handles of one input buffer: told when the buffer drains. */
@@ -99,70 +97,24 @@ static pthread_t janitor;
 static int janitor_started, janitor_stop;
 static pthread_cond_t janitor_cond = PTHREAD_COND_INITIALIZER;
 
-/* ---- the handle table ----
- * fi->fh is an id, not a pointer: the kernel may send RELEASE for a file
- * while we still run a READ of it (the reader was killed), so every
- * operation looks its handle up and holds a reference while it runs, and
- * interrupt callbacks carry the id too. */
-#define FH_SLOTS 1024
-
-static pthread_mutex_t fh_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sfh *fh_tab[FH_SLOTS];
-static uint64_t fh_next_id = 1;
-
-static uint64_t sfh_register(struct sfh *h)
-{
-	pthread_mutex_lock(&fh_lock);
-	h->id = fh_next_id++;
-	h->refs = 1;
-	h->tnext = fh_tab[h->id % FH_SLOTS];
-	fh_tab[h->id % FH_SLOTS] = h;
-	pthread_mutex_unlock(&fh_lock);
-	return h->id << 2 | 2;
-}
-
-static struct sfh *sfh_ref(uint64_t fh)
-{
-	uint64_t id = fh >> 2;
-	struct sfh *h;
-
-	pthread_mutex_lock(&fh_lock);
-	for (h = fh_tab[id % FH_SLOTS]; h; h = h->tnext)
-		if (h->id == id)
-			break;
-	if (h)
-		h->refs++;
-	pthread_mutex_unlock(&fh_lock);
-	return h;
-}
+/* ---- handles ---- */
 
 static void sfh_free(struct sfh *h);
 
-static void sfh_unref(struct sfh *h)
+static void sfh_destroy(struct handle *hd)
 {
-	int last;
-
-	pthread_mutex_lock(&fh_lock);
-	last = --h->refs == 0;
-	pthread_mutex_unlock(&fh_lock);
-	if (last)
-		sfh_free(h);
+	sfh_free((struct sfh *)hd);
 }
 
-/* Take the handle out of the table; it is freed when the last running
- * operation drops its reference. */
-static void sfh_unlink(struct sfh *h)
+/* The handle of fi->fh with a reference, NULL once released. */
+static struct sfh *sfh_ref(uint64_t fh)
 {
-	struct sfh **pp;
+	return (struct sfh *)handle_get(fh);
+}
 
-	pthread_mutex_lock(&fh_lock);
-	for (pp = &fh_tab[h->id % FH_SLOTS]; *pp; pp = &(*pp)->tnext) {
-		if (*pp == h) {
-			*pp = h->tnext;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fh_lock);
+static void sfh_unref(struct sfh *h)
+{
+	handle_put(&h->hd);
 }
 
 /* ---- parked requests ---- */
@@ -654,7 +606,6 @@ static struct sfh *sfh_new(enum sfh_kind kind)
 
 	if (!h)
 		return NULL;
-	h->base.type = FH_STREAM;
 	h->kind = kind;
 	pthread_mutex_init(&h->lock, NULL);
 	h->reads_tail = &h->reads;
@@ -689,7 +640,7 @@ static void sfh_free(struct sfh *h)
 
 static void reply_open(fuse_req_t req, struct sfh *h, struct fuse_file_info *fi)
 {
-	fi->fh = sfh_register(h);
+	fi->fh = handle_add(&h->hd, FHK_STREAM, sfh_destroy);
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
 	fi->keep_cache = 0;
@@ -991,7 +942,6 @@ void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 			fuse_reply_err(req, 0);
 		return;
 	}
-	sfh_unlink(h);
 	if (h->ws)
 		wset_remove(h->ws, h);
 	/* Nothing parked may be left unanswered. */
@@ -1018,7 +968,7 @@ void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 	if (h->on_release)
 		h->on_release(h->rel_ud);
 	sfh_unref(h);		/* ours */
-	sfh_unref(h);		/* the table's: freed now or after the last running op */
+	handle_remove(fi->fh);	/* the table's: freed now or after the last running op */
 	if (req)
 		fuse_reply_err(req, 0);
 }

@@ -10,20 +10,6 @@
 struct podfs;
 struct pfs_path;
 
-/* What fi->fh holds, told apart by its low two bits:
- *   x1  a snapshot id (ops.c),
- *   10  a stream handle id (streams.c),
- *   00  a pointer to an exec control handle (exec.c), whose structs start
- *       with struct fh_base.
- * Ids rather than pointers where a RELEASE may race a running READ. */
-#define FH_IS_SNAPSHOT(fh)	(((fh) & 1) == 1)
-#define FH_IS_STREAM(fh)	(((fh) & 3) == 2)
-#define FH_IS_POINTER(fh)	(((fh) & 3) == 0)
-enum fh_type { FH_SNAPSHOT = 1, FH_STREAM = 2, FH_EXEC = 3 };
-struct fh_base {
-	enum fh_type type;
-};
-
 int streams_init(struct podfs *fs);
 void streams_shutdown(void);
 

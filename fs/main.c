@@ -58,6 +58,7 @@ enum {
 	KEY_DEFAULT_PERMISSIONS,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
+	KEY_DASH,
 };
 
 #define OPT(t, f) { t, offsetof(struct options, f), 1 }
@@ -87,6 +88,7 @@ static const struct fuse_opt option_spec[] = {
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("-", KEY_DASH),	/* CONTEXT "-": the current context */
 	FUSE_OPT_END
 };
 
@@ -100,6 +102,7 @@ static int option_proc(void *data, const char *arg, int key,
 
 	(void)outargs;
 	switch (key) {
+	case KEY_DASH:
 	case FUSE_OPT_KEY_NONOPT:
 		if (o->npos >= 2) {
 			fprintf(stderr, "podfs: unexpected argument '%s' (usage: podfs [options] [CONTEXT] MOUNTPOINT)\n", arg);

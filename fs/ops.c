@@ -666,6 +666,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)ino;
+	TRACE("read %lu size %zu off %lld", (unsigned long)ino, size, (long long)off);
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_read(req, size, fi);
 		return;
@@ -689,6 +690,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	(void)ino;
 	(void)off;
+	TRACE("write %lu size %zu", (unsigned long)ino, size);
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_write(req, buf, size, fi);
 		return;
@@ -708,6 +710,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct snap_ref *r;
 
 	(void)ino;
+	TRACE("release %lu", (unsigned long)ino);
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_release(req, fi);
 		return;
@@ -721,6 +724,7 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
 	(void)ino;
+	TRACE("poll %lu", (unsigned long)ino);
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_poll(req, fi, ph);
 		return;

@@ -1,7 +1,12 @@
 /* podfs: mount a Kubernetes cluster as a directory.  This file reads the
- * command line (fuse_opt, like sshfs), loads the kubeconfig context, builds
- * the API client and caches, then mounts with the FUSE low-level API and
- * runs the multi-threaded loop until unmounted or signalled.  Start-up
+ * command line (fuse_opt, like sshfs: `podfs [options] [CONTEXT] MOUNTPOINT`,
+ * which is also how mount.fuse3 runs an fstab line), loads the kubeconfig
+ * context, builds the API client and caches, mounts with the FUSE low-level
+ * API, daemonises unless -f (only then are threads started: they would not
+ * survive the fork), and runs the multi-threaded loop until unmounted or
+ * signalled.  The low-level API leaves uid=, gid=, umask= and the entry and
+ * attribute timeouts to the file system; they are implemented here and in
+ * ops.c.  Start-up
  * errors are one line on stderr and exit status 1; an unreachable API
  * server is not one of them: podfs mounts anyway and reports it per
  * operation and in .podfs/status. */

@@ -77,6 +77,8 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	case PK_ROOT: case PK_META_DIR: case PK_META_STATUS:
 		return 0;
 	case PK_NS:
+		if (p->rooted)
+			return 0;	/* the mount root; its listing reports errors */
 		rc = cache_namespaces(podfs->cache, &nl, msg, sizeof(msg));
 		if (rc)
 			return rc;
@@ -123,27 +125,41 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	return rc;
 }
 
+/* Permission bits.  Snapshots and listings are readable by whoever may
+ * enter the mount (only its owner, unless allow_other); stream and session
+ * files act on the cluster with the mount owner's identity, so they are the
+ * owner's alone: never group or world accessible, whatever -o umask says.
+ * -o umask= can only take bits away. */
 static mode_t kind_mode(enum pfs_kind k)
 {
-	if (k == PK_EXEC_DIR)
-		return S_IFDIR | 0755;	/* mkdir makes a session */
-	if (k == PK_EXEC_SESSION)
-		return S_IFDIR | 0700;
-	if (pfs_is_dir(k))
-		return S_IFDIR | 0555;
+	mode_t m, owner_only = 0;
+
 	switch (k) {
-	case PK_STDIN:
-		return S_IFREG | 0222;
-	case PK_EXEC_ARGV: case PK_EXEC_CTL: case PK_EXEC_STDIN:
-		return S_IFREG | 0600;
-	case PK_EXEC_STDOUT: case PK_EXEC_STDERR: case PK_EXEC_STATUS:
-	case PK_EXEC_WAIT: case PK_EXEC_EXITCODE:
-		return S_IFREG | 0400;
+	case PK_EXEC_DIR:
+		m = S_IFDIR | 0700, owner_only = 1;	/* mkdir makes a session */
+		break;
+	case PK_EXEC_SESSION:
+		m = S_IFDIR | 0500, owner_only = 1;
+		break;
+	case PK_STDIN: case PK_EXEC_ARGV: case PK_EXEC_CTL: case PK_EXEC_STDIN:
+		m = S_IFREG | 0200, owner_only = 1;
+		break;
 	case PK_PORT:
-		return S_IFREG | 0666;
+		m = S_IFREG | 0600, owner_only = 1;
+		break;
+	case PK_STDOUT: case PK_STDERR: case PK_EXEC_NEW: case PK_EXEC_STDOUT:
+	case PK_EXEC_STDERR: case PK_EXEC_STATUS: case PK_EXEC_WAIT:
+	case PK_EXEC_EXITCODE: case PK_PROXY_FILE:
+		m = S_IFREG | 0400, owner_only = 1;
+		break;
 	default:
-		return S_IFREG | 0444;
+		m = pfs_is_dir(k) ? S_IFDIR | 0555 : S_IFREG | 0444;
+		break;
 	}
+	m &= ~(podfs->umask & 0777);
+	if (owner_only)
+		m &= ~(mode_t)077;
+	return m;
 }
 
 static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
@@ -168,7 +184,14 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 static double attr_timeout(enum pfs_kind k)
 {
 	/* A snapshot's size changes with every open. */
-	return snapshot_is_kind(k) ? 0 : cache_s();
+	if (snapshot_is_kind(k))
+		return 0;
+	return podfs->attr_timeout >= 0 ? podfs->attr_timeout : cache_s();
+}
+
+static double entry_timeout(void)
+{
+	return podfs->entry_timeout >= 0 ? podfs->entry_timeout : cache_s();
 }
 
 static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
@@ -177,7 +200,7 @@ static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
 	e->attr_timeout = attr_timeout(p->kind);
-	e->entry_timeout = cache_s();
+	e->entry_timeout = entry_timeout();
 	fill_attr(p, ino, ni, &e->attr);
 }
 
@@ -197,7 +220,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc == -ENOENT) {
 			/* Negative entry, cached like positive ones. */
 			memset(&e, 0, sizeof(e));
-			e.entry_timeout = cache_s();
+			e.entry_timeout = entry_timeout();
 			fuse_reply_entry(req, &e);
 			return;
 		}
@@ -353,6 +376,8 @@ static int dir_fill(struct dirh *d)
 	case PK_NS:
 		if ((rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg))))
 			return rc;
+		if (p->rooted)
+			rc = dir_add(d, ".podfs", t);
 		for (size_t i = 0; !rc && i < pl->n; i++)
 			rc = dir_add(d, pl->pods[i].name,
 				     pl->pods[i].created ? pl->pods[i].created : t);
@@ -569,6 +594,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)ino;
+	TRACE("read %lu size %zu off %lld", (unsigned long)ino, size, (long long)off);
 	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_read(req, size, off, fi);
 		return;
@@ -594,6 +620,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)ino;
+	(void)off;
+	TRACE("write %lu size %zu", (unsigned long)ino, size);
 	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_write(req, buf, size, off, fi);
 		return;
@@ -615,6 +643,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	TRACE("release %lu", (unsigned long)ino);
 	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_release(req, fi);
 		return;
@@ -631,6 +660,7 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
 	(void)ino;
+	TRACE("poll %lu", (unsigned long)ino);
 	if (fh_kind(fi->fh) == FHK_EXEC) {
 		exec_poll(req, fi, ph);
 		return;

@@ -867,6 +867,17 @@ static struct chanbuf *given_or_new(struct chanbuf *given, size_t cap, int broad
 	return chanbuf_new(cap, broadcast);
 }
 
+static const char *sess_kind_name(int kind)
+{
+	switch (kind) {
+	case SESS_LOG: return "log";
+	case SESS_ATTACH: return "attach";
+	case SESS_EXEC: return "exec";
+	case SESS_PORT: return "port-forward";
+	default: return "stream";
+	}
+}
+
 struct session *session_start(struct rest *r, const struct session_params *p,
 			      session_end_fn on_end, void *ud, int *perr,
 			      char *err, size_t errlen)
@@ -962,12 +973,19 @@ struct session *session_start(struct rest *r, const struct session_params *p,
 		*perr = e;
 		return NULL;
 	}
+	/* -d: one line per session; never the exec argv, which may carry
+	 * secrets typed by the user. */
+	pdebug("session %s/%s/%s: %s started%s%s", s->ns, s->pod,
+	       s->container ? s->container : "", sess_kind_name(p->kind),
+	       chosen[0] ? ", protocol " : "", chosen);
 	return s;
 fail:
 	free(path);
 	*perr = e ? e : -EIO;
 	if (!err[0])
 		snprintf(err, errlen, "%s", strerror(-*perr));
+	pdebug("session %s/%s/%s: %s failed (%d) %s", p->ns, p->pod,
+	       p->container ? p->container : "", sess_kind_name(p->kind), *perr, err);
 	s->on_end = NULL;
 	session_put(s);
 	return NULL;

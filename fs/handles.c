@@ -66,3 +66,21 @@ int handle_remove(uint64_t fh)
 	handle_put(h);
 	return 0;
 }
+
+void handles_destroy_all(void)
+{
+	for (size_t i = 0; i < SLOTS; i++) {
+		struct handle *h;
+
+		pthread_mutex_lock(&lock);
+		h = tab[i];
+		tab[i] = NULL;
+		pthread_mutex_unlock(&lock);
+		while (h) {
+			struct handle *next = h->next;
+
+			handle_put(h);
+			h = next;
+		}
+	}
+}

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-enum fh_kind { FHK_SNAPSHOT = 1, FHK_STREAM = 2, FHK_EXEC = 3 };
+enum fh_kind { FHK_DIR = 0, FHK_SNAPSHOT = 1, FHK_STREAM = 2, FHK_EXEC = 3 };
 
 struct handle {
 	uint64_t fh;			/* the id handed to the kernel */
@@ -32,5 +32,8 @@ void handle_put(struct handle *h);
  * reference; running operations keep theirs.  Returns 0, or -1 when the
  * id was not (or no longer) in the table. */
 int handle_remove(uint64_t fh);
+/* Unmount: the kernel does not release what was open when the session
+ * ended; destroy every handle left (after the stream threads stopped). */
+void handles_destroy_all(void);
 
 #endif

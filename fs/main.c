@@ -29,6 +29,7 @@
 #include <yaml.h>
 
 #include "fs/exec.h"
+#include "fs/handles.h"
 #include "fs/path.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
@@ -567,6 +568,7 @@ out_cache:
 		streams_shutdown();
 		exec_shutdown();
 	}
+	handles_destroy_all();
 	tree_destroy();
 	cache_free(fs.cache);
 out_rest:

@@ -139,10 +139,13 @@ static mode_t kind_mode(enum pfs_kind k)
 		m = S_IFDIR | 0700, owner_only = 1;	/* mkdir makes a session */
 		break;
 	case PK_EXEC_SESSION:
-		m = S_IFDIR | 0500, owner_only = 1;
+		m = S_IFDIR | 0700, owner_only = 1;
 		break;
-	case PK_STDIN: case PK_EXEC_ARGV: case PK_EXEC_CTL: case PK_EXEC_STDIN:
+	case PK_STDIN: case PK_EXEC_STDIN:
 		m = S_IFREG | 0200, owner_only = 1;
+		break;
+	case PK_EXEC_ARGV: case PK_EXEC_CTL:	/* read back what was set */
+		m = S_IFREG | 0600, owner_only = 1;
 		break;
 	case PK_PORT:
 		m = S_IFREG | 0600, owner_only = 1;
@@ -316,6 +319,7 @@ struct dent {
 };
 
 struct dirh {
+	struct handle hd;	/* first: the open-file table entry */
 	fuse_ino_t ino;
 	struct pfs_path path;
 	size_t n, cap;
@@ -345,6 +349,11 @@ static void dir_free(struct dirh *d)
 		free(d->ents[i].name);
 	free(d->ents);
 	free(d);
+}
+
+static void dir_destroy(struct handle *h)
+{
+	dir_free((struct dirh *)h);
 }
 
 static int dir_add_name(void *d, const char *name)
@@ -446,21 +455,26 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
+	fi->fh = handle_add(&d->hd, FHK_DIR, dir_destroy);
 	if (fuse_reply_open(req, fi))
-		dir_free(d);
+		handle_remove(fi->fh);
 }
 
 static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		       struct fuse_file_info *fi, int plus)
 {
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct dirh *d = (struct dirh *)handle_get(fi->fh);
 	char *buf;
 	size_t used = 0;
 
+	if (!d) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	if (size > 1 << 20)
 		size = 1 << 20;
 	if (!(buf = malloc(size))) {
+		handle_put(&d->hd);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -511,6 +525,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	handle_put(&d->hd);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -531,7 +546,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	(void)ino;
-	dir_free((struct dirh *)(uintptr_t)fi->fh);
+	handle_remove(fi->fh);
 	fuse_reply_err(req, 0);
 }
 

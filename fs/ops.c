@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "fs/path.h"
+#include "fs/ports.h"
 #include "fs/snapshot.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
@@ -130,7 +131,7 @@ static mode_t kind_mode(enum pfs_kind k)
 	case PK_STDIN: case PK_EXEC_ARGV: case PK_EXEC_CTL: case PK_EXEC_STDIN:
 		return S_IFREG | 0222;
 	case PK_PORT:
-		return S_IFREG | 0666;
+		return S_IFREG | 0600;	/* a connection into the pod: owner only */
 	default:
 		return S_IFREG | 0444;
 	}
@@ -590,6 +591,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (pfs_is_dir(p.kind)) {
 		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (p.kind == PK_PORT || p.kind == PK_PROXY_FILE) {
+		(p.kind == PK_PORT ? ports_open : proxy_open)(req, &p, fi);
 		return;
 	}
 	if (!snapshot_is_kind(p.kind)) {

@@ -181,7 +181,7 @@ static void sfh_on_data(void *ud)
  * went through). */
 static void sfh_flush_writes_locked(struct sfh *h)
 {
-	int ended = chanbuf_finished(h->wb, NULL);
+	int werr = 0, ended = chanbuf_finished(h->wb, &werr);
 
 	while (h->writes) {
 		struct preq *p = h->writes;
@@ -196,7 +196,7 @@ static void sfh_flush_writes_locked(struct sfh *h)
 		if (p->off == p->len || p->off > 0)
 			fuse_reply_write(p->req, p->off);
 		else
-			fuse_reply_err(p->req, EPIPE);
+			fuse_reply_err(p->req, werr ? werr : EPIPE);
 		free(p->data);
 		free(p);
 	}
@@ -777,6 +777,7 @@ void streams_write(fuse_req_t req, const char *buf, size_t size, struct fuse_fil
 	struct sfh *h = (struct sfh *)(uintptr_t)fi->fh;
 	struct preq *p;
 	size_t n = 0;
+	int werr = 0;
 
 	if (!h->wb) {
 		fuse_reply_err(req, EBADF);
@@ -784,9 +785,9 @@ void streams_write(fuse_req_t req, const char *buf, size_t size, struct fuse_fil
 	}
 	fuse_req_interrupt_func(req, on_interrupt, h);
 	pthread_mutex_lock(&h->lock);
-	if (chanbuf_finished(h->wb, NULL)) {
+	if (chanbuf_finished(h->wb, &werr)) {
 		pthread_mutex_unlock(&h->lock);
-		fuse_reply_err(req, EPIPE);
+		fuse_reply_err(req, werr ? werr : EPIPE);	/* e.g. a refused port */
 		return;
 	}
 	if (!h->writes)

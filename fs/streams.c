@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <linux/fuse.h>
 
 #include "fs/fs.h"
 #include "fs/path.h"
@@ -601,13 +602,24 @@ static void sfh_free(struct sfh *h)
 	free(h);
 }
 
+/* FOPEN_STREAM, which libfuse 3.14 cannot express in fuse_file_info, so
+ * the open reply is built here (it is just a fuse_open_out).  Without it a
+ * regular file has a file position, and the kernel serialises read() and
+ * write() on one open file through its position lock: a read parked for
+ * data would block the write of the same fd that the data answers (a
+ * read-write Ports/<port> file used by two threads deadlocks). */
 static void reply_open(fuse_req_t req, struct sfh *h, struct fuse_file_info *fi)
 {
+	struct fuse_open_out o;
+
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	memset(&o, 0, sizeof(o));
+	o.fh = fi->fh;
+	o.open_flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM;
+	if (fuse_reply_buf(req, (const char *)&o, sizeof(o)) == -ENOENT) {
 		/* the opener was interrupted: nobody will release this handle */
 		streams_release(NULL, fi);
 	}

@@ -245,32 +245,28 @@ def test_drop_is_eio(fx, m):
 
 
 def test_pod_restart(fx, m):
+    """A restart must not poison the pod: the connection in flight either
+    goes on or ends (EOF or an error) without hanging, and the next open
+    works.  (The fixture keeps its port servers across a container
+    restart, so here the old connection usually survives.)"""
     fd = os.open(m.p("demo", "echo", "Ports", "7"), os.O_RDWR)
     try:
         os.write(fd, b"x")
         eq(os.read(fd, 10), b"x", "echo before restart")
         fx.restart_pod("demo", "echo")
-        # the connection in flight ends (EOF or an error), it does not hang
-        r, _, _ = select.select([fd], [], [], 15)
-        check(r, "connection in flight did not end after the pod restarted")
         try:
-            while os.read(fd, 100):
-                pass
-        except OSError:
-            pass
+            os.write(fd, b"y")
+            r, _, _ = select.select([fd], [], [], 10)
+            check(r, "connection in flight neither answered nor ended")
+            got = os.read(fd, 10)
+            check(got in (b"y", b""), "in flight after restart: %r" % got)
+        except OSError as e:
+            check(e.errno in (errno.EIO, errno.EPIPE), "in flight after restart: %s" % e)
     finally:
         os.close(fd)
-    deadline = time.time() + 15
-    while True:
-        try:
-            res = []
-            pump(m.p("demo", "echo", "Ports", "7"), 1 << 16, b"after-restart", res)
-            eq(res[0][2], res[0][1], "echo after the restart")
-            break
-        except (OSError, AssertionError):
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
+    res = []
+    pump(m.p("demo", "echo", "Ports", "7"), 1 << 16, b"after-restart", res)
+    eq(res[0][2], res[0][1], "echo after the restart")
 
 
 def test_proxy(fx, m):

@@ -91,7 +91,9 @@ static void pxy_release(void *ud)
 /* Feed raw body bytes; 1 when the body is complete or broken. */
 static int pump_feed(struct pxy *x, const uint8_t *p, size_t n)
 {
-	while (n) {
+	/* Called again after the last data slice even with no input left:
+	 * the end of a Content-Length body is reported on its own. */
+	for (;;) {
 		const uint8_t *d;
 		size_t used = 0, dn = 0;
 		enum hbody_event e = hbody_feed(&x->hb, p, n, &used, &d, &dn);
@@ -112,11 +114,10 @@ static int pump_feed(struct pxy *x, const uint8_t *p, size_t n)
 			      x->hb.why ? x->hb.why : "framing error");
 			chanbuf_finish(x->b, EIO);
 			return 1;
-		} else if (!used) {
-			break;
+		} else {
+			return 0;	/* all input taken */
 		}
 	}
-	return 0;
 }
 
 static void *pump_main(void *arg)
@@ -293,6 +294,9 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 		char msg[600];
 
 		e = status_errno(head.code);
+		/* the pod's own error page says nothing a status line does not */
+		if (err[0] == '<')
+			err[0] = 0;
 		snprintf(msg, sizeof(msg), "%s%s%s", head.status_line ? head.status_line : "no status",
 			 err[0] ? ": " : "", err);
 		pdebug("proxy %s: %s", x->label, msg);

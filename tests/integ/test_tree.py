@@ -82,7 +82,7 @@ def test_pod_and_container_dirs(fx, m):
     eq(os.listdir(m.p("demo", "multi", "Ports")), ["8080"], "ports")
     eq(os.listdir(m.p(".podfs")), ["status"], ".podfs")
     st = os.stat(m.p("demo", "multi", "Ports", "8080"))
-    check(st.st_mode & 0o777 == 0o666, "port mode")
+    check(st.st_mode & 0o777 == 0o600, "port mode: owner only, never world-writable")
     check(os.path.isdir(m.p("demo", "multi", "Proxy")), "Proxy is a directory")
     check(os.stat(m.p("demo", "multi", "app", "stdin")).st_mode & 0o777 == 0o222, "stdin mode")
 

@@ -22,6 +22,7 @@
 #include "fs/exec.h"
 #include "fs/path.h"
 #include "fs/handles.h"
+#include "fs/ports.h"
 #include "fs/snapshot.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
@@ -576,6 +577,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (p.kind >= PK_EXEC_NEW && p.kind <= PK_EXEC_EXITCODE) {
 		exec_open(req, &p, fi);
+		return;
+	}
+	if (p.kind == PK_PORT || p.kind == PK_PROXY_FILE) {
+		(p.kind == PK_PORT ? ports_open : proxy_open)(req, &p, fi);
 		return;
 	}
 	if (!snapshot_is_kind(p.kind)) {

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <linux/fuse.h>
 
 #include "fs/fs.h"
 #include "fs/handles.h"
@@ -203,7 +204,7 @@ static void sfh_on_data(void *ud)
  * went through). */
 static void sfh_flush_writes_locked(struct sfh *h)
 {
-	int ended = chanbuf_finished(h->wb, NULL);
+	int werr = 0, ended = chanbuf_finished(h->wb, &werr);
 
 	while (h->writes) {
 		struct preq *p = h->writes;
@@ -218,7 +219,7 @@ static void sfh_flush_writes_locked(struct sfh *h)
 		if (p->off == p->len || p->off > 0)
 			fuse_reply_write(p->req, p->off);
 		else
-			fuse_reply_err(p->req, EPIPE);
+			fuse_reply_err(p->req, werr ? werr : EPIPE);
 		free(p->data);
 		free(p);
 	}
@@ -638,13 +639,24 @@ static void sfh_free(struct sfh *h)
 	free(h);
 }
 
+/* FOPEN_STREAM, which libfuse 3.14 cannot express in fuse_file_info, so
+ * the open reply is built here (it is just a fuse_open_out).  Without it a
+ * regular file has a file position, and the kernel serialises read() and
+ * write() on one open file through its position lock: a read parked for
+ * data would block the write of the same fd that the data answers (a
+ * read-write Ports/<port> file used by two threads deadlocks). */
 static void reply_open(fuse_req_t req, struct sfh *h, struct fuse_file_info *fi)
 {
+	struct fuse_open_out o;
+
 	fi->fh = handle_add(&h->hd, FHK_STREAM, sfh_destroy);
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	memset(&o, 0, sizeof(o));
+	o.fh = fi->fh;
+	o.open_flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM;
+	if (fuse_reply_buf(req, (const char *)&o, sizeof(o)) == -ENOENT) {
 		/* the opener was interrupted: nobody will release this handle */
 		streams_release(NULL, fi);
 	}
@@ -842,6 +854,7 @@ static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_f
 {
 	struct preq *p;
 	size_t n = 0;
+	int werr = 0;
 
 	if (!h->wb) {
 		fuse_reply_err(req, EBADF);
@@ -849,9 +862,14 @@ static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_f
 	}
 	fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)fi->fh);
 	pthread_mutex_lock(&h->lock);
-	if (h->closed || chanbuf_finished(h->wb, NULL)) {
+	if (h->closed) {
 		pthread_mutex_unlock(&h->lock);
-		fuse_reply_err(req, EPIPE);
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (chanbuf_finished(h->wb, &werr)) {
+		pthread_mutex_unlock(&h->lock);
+		fuse_reply_err(req, werr ? werr : EPIPE);	/* e.g. a refused port */
 		return;
 	}
 	if (!h->writes)

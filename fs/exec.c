@@ -1147,6 +1147,10 @@ void exec_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *
 
 int exec_is_fh(uint64_t fh)
 {
+	/* Since main's handle table, stream and snapshot handles are tagged ids
+	 * (low bits set), not pointers: only an untagged value may be read. */
+	if (fh & 3)
+		return 0;
 	return ((const struct fh_base *)(uintptr_t)fh)->type == FH_EXEC;
 }
 

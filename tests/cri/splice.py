@@ -69,6 +69,8 @@ class Splicer:
         tty = _qbool(query, "tty")
         io = dict(stdin=_qbool(query, "stdin"), stdout=_qbool(query, "stdout"),
                   stderr=_qbool(query, "stderr") and not tty)
+        log.info("cri splice %s flags: tty=%s %s", kind, tty,
+                 " ".join("%s=%s" % kv for kv in sorted(io.items())))
         if not (io["stdin"] or io["stdout"] or _qbool(query, "stderr")):
             return None, "you must specify at least 1 of stdin, stdout, stderr"
         if kind == "exec":

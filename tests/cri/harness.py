@@ -318,7 +318,7 @@ class Containerd:
                         cmd = f.read()
                 except OSError:
                     continue
-                if self.dir.encode() in cmd:
+                if (self.dir + "/").encode() in cmd:
                     found.append(int(pid))
             for pid in found:
                 self.log("cri: killing leftover pid %d" % pid)

@@ -520,9 +520,12 @@ def main():
                           "(branch ports not merged)")
                 rc = m.stop()
                 log = m.read_log()
-                s.run(lambda: check(rc == 0 and "ERROR: AddressSanitizer" not in log and
-                                    "runtime error:" not in log,
-                                    "unmount: exit %r, log: %s" % (rc, log[-1500:])))
+
+                def t_unmount_clean():
+                    check(rc == 0 and "ERROR: AddressSanitizer" not in log and
+                          "runtime error:" not in log,
+                          "unmount: exit %r, log: %s" % (rc, log[-1500:]))
+                s.run(t_unmount_clean)
     except Exception:
         s.failed += 1
         print("FAIL setup: %s" % traceback.format_exc()[-3000:], flush=True)

@@ -762,8 +762,9 @@ static int ctl_command(struct xs *x, char *line)
 			e = -EBUSY;
 		else if (arg[0][0] == 's')
 			x->in = arg[1][1] == 'n';
-		else
-			x->tty = arg[1][1] == 'n';
+		else if ((x->tty = arg[1][1] == 'n'))
+			x->in = 1;	/* a tty without stdin shows nothing on
+					 * kubelet/containerd (docs/servers.md) */
 		pthread_mutex_unlock(&xlock);
 		return e;
 	}

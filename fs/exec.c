@@ -40,6 +40,7 @@
 #include "fs/path.h"
 #include "fs/streams.h"
 #include "stream/log.h"
+#include "stream/pod.h"
 #include "stream/session.h"
 
 #define ARGV_MAX	(128 * 1024)	/* more would not fit an API server URL */
@@ -493,54 +494,18 @@ static void free_argv(char **v)
  * the server can only say so after the upgrade). */
 static int check_running(const struct xs *x, char *reason, size_t rlen, char *msg, size_t mlen)
 {
-	static const char *const lists[] = {
-		"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses",
-	};
-	char *ns = url_escape(x->ns), *pod = url_escape(x->pod), path[1024];
-	struct rest_resp r;
-	cJSON *o, *c, *state = NULL;
-	int e, found = 0;
+	cJSON *o;
+	const cJSON *state;
+	int e = pod_fetch(podfs->rest, x->ns, x->pod, &o, msg, mlen);
 
-	if (!ns || !pod) {
-		free(ns);
-		free(pod);
-		return -ENOMEM;
-	}
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ns, pod);
-	free(ns);
-	free(pod);
-	e = rest_get(podfs->rest, path, &r);
-	if (e < 0 || r.code != 200) {
-		if (e >= 0)
-			e = -http_errno(r.code);
+	if (e < 0) {
 		snprintf(reason, rlen, "%s", e == -ENOENT ? "NotFound" : e == -EACCES ?
 			 "Forbidden" : e == -ETIMEDOUT ? "Timeout" : "Error");
-		snprintf(msg, mlen, "%s", r.msg);
-		podfs_note(podfs, e, r.msg);
-		rest_resp_free(&r);
+		podfs_note(podfs, e, msg);
 		return e;
 	}
-	o = cJSON_ParseWithLength(r.body, r.len);
-	rest_resp_free(&r);
-	for (size_t i = 0; o && i < 3 && !found; i++) {
-		cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "status"), lists[i]);
-
-		cJSON_ArrayForEach(c, l) {
-			cJSON *name = cJSON_GetObjectItem(c, "name");
-
-			if (cJSON_IsString(name) && !strcmp(name->valuestring, x->container)) {
-				state = cJSON_GetObjectItem(c, "state");
-				found = 1;
-				break;
-			}
-		}
-	}
-	e = 0;
-	if (!o) {
-		snprintf(reason, rlen, "Error");
-		snprintf(msg, mlen, "malformed pod object from the server");
-		e = -EIO;
-	} else if (!cJSON_GetObjectItem(state, "running")) {
+	state = cJSON_GetObjectItem(pod_container(o, x->container, 1), "state");
+	if (!cJSON_GetObjectItem(state, "running")) {
 		cJSON *wr = cJSON_GetObjectItem(cJSON_GetObjectItem(state, "waiting"), "reason");
 
 		snprintf(reason, rlen, "ContainerNotRunning");

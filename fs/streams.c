@@ -39,6 +39,7 @@
 #include "fs/path.h"
 #include "stream/log.h"
 #include "stream/mux.h"
+#include "stream/pod.h"
 #include "stream/session.h"
 
 #define LINGER_MS 2000
@@ -340,49 +341,22 @@ static void attach_on_end(void *ud, struct session *s)
 /* The container's spec: does it take stdin, does it run with a tty? */
 static int container_spec(const struct pfs_path *p, int *in, int *tty, char *err, size_t errlen)
 {
-	char path[1024];
-	struct rest_resp r;
-	cJSON *pod, *list, *c;
-	int found = 0, e;
-	const char *lists[] = { "containers", "initContainers", "ephemeralContainers" };
+	cJSON *pod;
+	const cJSON *c;
+	int e = pod_fetch(fs->rest, p->ns, p->pod, &pod, err, errlen);
 
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", p->ns, p->pod);
-	e = rest_get(fs->rest, path, &r);
-	if (e < 0) {
-		snprintf(err, errlen, "%s", r.msg);
-		rest_resp_free(&r);
+	if (e < 0)
 		return e;
-	}
-	if (r.code != 200) {
-		snprintf(err, errlen, "%s", r.msg);
-		rest_resp_free(&r);
-		return -http_errno(r.code);
-	}
-	pod = cJSON_ParseWithLength(r.body, r.len);
-	rest_resp_free(&r);
-	if (!pod) {
-		snprintf(err, errlen, "malformed pod object from the server");
-		return -EIO;
-	}
-	for (size_t i = 0; i < 3 && !found; i++) {
-		list = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), lists[i]);
-		cJSON_ArrayForEach(c, list) {
-			cJSON *name = cJSON_GetObjectItem(c, "name");
-
-			if (cJSON_IsString(name) && !strcmp(name->valuestring, p->container)) {
-				*in = cJSON_IsTrue(cJSON_GetObjectItem(c, "stdin"));
-				*tty = cJSON_IsTrue(cJSON_GetObjectItem(c, "tty"));
-				found = 1;
-				break;
-			}
-		}
+	c = pod_container(pod, p->container, 0);
+	if (c) {
+		*in = cJSON_IsTrue(cJSON_GetObjectItem(c, "stdin"));
+		*tty = cJSON_IsTrue(cJSON_GetObjectItem(c, "tty"));
+	} else {
+		snprintf(err, errlen, "container %s not found in pod %s", p->container, p->pod);
+		e = -ENOENT;
 	}
 	cJSON_Delete(pod);
-	if (!found) {
-		snprintf(err, errlen, "container %s not found in pod %s", p->container, p->pod);
-		return -ENOENT;
-	}
-	return 0;
+	return e;
 }
 
 /* Only once the session ended (its callbacks are over) or never started. */

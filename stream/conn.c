@@ -598,38 +598,15 @@ void ws_accept_for_key(const char *key, char out[29])
 	EVP_EncodeBlock((unsigned char *)out, md, 20);	/* 28 chars + NUL */
 }
 
-int ws_protocol_offered(const char *offered, const char *chosen)
-{
-	size_t cl;
-	const char *p = offered;
-
-	if (!offered || !chosen || !chosen[0])
-		return 0;
-	cl = strlen(chosen);
-	while (*p) {
-		const char *s, *e;
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		s = p;
-		while (*p && *p != ',')
-			p++;
-		e = p;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((size_t)(e - s) == cl && !strncmp(s, chosen, cl))
-			return 1;
-	}
-	return 0;
-}
-
-/* Does a comma list (Connection:) contain token, case-insensitively? */
-static int has_token(const char *list, const char *token)
+/* Is token one of the items of a comma-separated header value? */
+static int list_has(const char *list, const char *token, int icase)
 {
 	size_t tl = strlen(token);
 	const char *p = list;
 
 	while (*p) {
 		const char *s, *e;
+
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
 		s = p;
@@ -638,10 +615,23 @@ static int has_token(const char *list, const char *token)
 		e = p;
 		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
-		if ((size_t)(e - s) == tl && !strncasecmp(s, token, tl))
+		if ((size_t)(e - s) == tl && !(icase ? strncasecmp(s, token, tl) : strncmp(s, token, tl)))
 			return 1;
 	}
 	return 0;
+}
+
+int ws_protocol_offered(const char *offered, const char *chosen)
+{
+	if (!offered || !chosen || !chosen[0])
+		return 0;
+	return list_has(offered, chosen, 0);	/* protocol names are case-sensitive */
+}
+
+/* Does a comma list (Connection:) contain token, case-insensitively? */
+static int has_token(const char *list, const char *token)
+{
+	return list_has(list, token, 1);
 }
 
 struct conn *ws_connect(struct rest *r, const char *path, const char *protocols,

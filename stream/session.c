@@ -35,6 +35,7 @@
 #include "stream/log.h"
 #include "stream/logstamp.h"
 #include "stream/mux.h"
+#include "stream/pod.h"
 #include "stream/session_i.h"
 #include "stream/wsframe.h"
 
@@ -447,25 +448,14 @@ static char *build_path(const struct session *s, const struct session_params *p)
 
 static int container_running(struct session *s)
 {
-	char path[1024];
-	struct rest_resp r;
-	cJSON *pod, *sts, *c;
-	int running = 0;
+	char msg[256];
+	cJSON *pod;
+	int running;
 
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", s->ns, s->pod);
-	if (rest_get(s->rest, path, &r) < 0 || r.code != 200) {
-		rest_resp_free(&r);
+	if (pod_fetch(s->rest, s->ns, s->pod, &pod, msg, sizeof(msg)) < 0)
 		return 0;
-	}
-	pod = cJSON_ParseWithLength(r.body, r.len);
-	rest_resp_free(&r);
-	sts = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"), "containerStatuses");
-	cJSON_ArrayForEach(c, sts) {
-		cJSON *name = cJSON_GetObjectItem(c, "name");
-
-		if (cJSON_IsString(name) && !strcmp(name->valuestring, s->container))
-			running = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "state"), "running") != NULL;
-	}
+	running = cJSON_GetObjectItem(cJSON_GetObjectItem(pod_container(pod, s->container, 1),
+							  "state"), "running") != NULL;
 	cJSON_Delete(pod);
 	return running;
 }

@@ -6,10 +6,14 @@ Prints 'test_auth_paths: N passed, N failed' last."""
 
 import json
 import os
+import select
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -205,6 +209,119 @@ def t_in_cluster(fx, tmp):
         log.close()
 
 
+class Proxy:
+    """A tiny HTTP CONNECT and SOCKS5 proxy on 127.0.0.1 that relays to
+    loopback only and counts the tunnels it made."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.tunnels = {"http": 0, "socks5": 0}
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        try:
+            first = c.recv(1, socket.MSG_PEEK)
+            if first == b"\x05":
+                host, port = self.socks5(c)
+                kind = "socks5"
+            else:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    d = c.recv(4096)
+                    if not d:
+                        return
+                    head += d
+                line = head.split(b"\r\n")[0].split()
+                if line[0] != b"CONNECT":
+                    c.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                    return
+                host, port = line[1].decode().rsplit(":", 1)
+                kind = "http"
+            if host not in ("127.0.0.1", "localhost"):
+                return
+            u = socket.create_connection(("127.0.0.1", int(port)))
+            if kind == "http":
+                c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.tunnels[kind] += 1
+            self.relay(c, u)
+        except (OSError, IndexError, ValueError):
+            pass
+        finally:
+            c.close()
+
+    def socks5(self, c):
+        n = c.recv(2)[1]
+        c.recv(n)
+        c.sendall(b"\x05\x00")                      # no authentication
+        ver, cmd, _, atyp = c.recv(4)
+        if atyp == 1:
+            host = socket.inet_ntoa(c.recv(4))
+        elif atyp == 3:
+            host = c.recv(c.recv(1)[0]).decode()
+        else:
+            raise ValueError("address type")
+        port = struct.unpack(">H", c.recv(2))[0]
+        c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", 0))
+        return host, port
+
+    @staticmethod
+    def relay(a, b):
+        try:
+            while True:
+                r, _, _ = select.select([a, b], [], [], 60)
+                if not r:
+                    return
+                for s in r:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    (b if s is a else a).sendall(d)
+        finally:
+            b.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def t_proxy_url(fx, tmp):
+    """proxy-url (http and socks5) carries REST and WebSocket traffic alike."""
+    px = Proxy()
+    try:
+        for scheme in ("http", "socks5"):
+            kc = kubeconfig(fx, tmp, "    token: %s\n" % fx.token)
+            with open(kc) as f:
+                text = f.read()
+            text = text.replace("    certificate-authority:",
+                                "    proxy-url: %s://127.0.0.1:%d\n    certificate-authority:"
+                                % (scheme, px.port))
+            with open(kc, "w") as f:
+                f.write(text)
+            before = px.tunnels[scheme]
+            with Mount(fx, kubeconfig=kc) as m:
+                check("web" in os.listdir(m.p("demo")), "listing through the proxy")
+                rest = px.tunnels[scheme]
+                fd = os.open(m.p("demo", "ticker", "ticker", "stdout"), os.O_RDONLY)
+                try:
+                    check(os.read(fd, 100), "no attach output through the proxy")
+                finally:
+                    os.close(fd)
+            check(rest > before, "%s: REST did not go through the proxy" % scheme)
+            check(px.tunnels[scheme] > rest, "%s: the WebSocket did not go through the proxy" % scheme)
+    finally:
+        px.close()
+
+
 def main():
     s = Suite("test_auth_paths")
     tmp = tempfile.mkdtemp(prefix="podfs-auth-")
@@ -212,7 +329,7 @@ def main():
         with fixture.Fixture() as fx:
             for t in (t_exec_plugin_cached, t_exec_plugin_expiry, t_401_refresh,
                       t_token_file_rotation, t_basic, t_oidc, t_gcp_provider_message,
-                      t_in_cluster):
+                      t_in_cluster, t_proxy_url):
                 s.run(t, fx, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

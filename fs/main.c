@@ -355,6 +355,7 @@ int main(int argc, char *argv[])
 	unsigned id;
 	long ms;
 	pthread_t probe_thread;
+	int probing = 0;
 
 	memset(&o, 0, sizeof(o));
 	memset(&co, 0, sizeof(co));
@@ -535,8 +536,8 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	}
 	streams_up = 1;
-	if (pthread_create(&probe_thread, NULL, probe, &fs) == 0)
-		pthread_detach(probe_thread);
+	/* Joined before the REST client goes away (at most -o timeout). */
+	probing = pthread_create(&probe_thread, NULL, probe, &fs) == 0;
 
 	if (co.singlethread)
 		ret = fuse_session_loop(fs.se);
@@ -564,6 +565,8 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_cache:
+	if (probing)
+		pthread_join(probe_thread, NULL);
 	if (streams_up) {
 		streams_shutdown();
 		exec_shutdown();

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/exec.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
 #include "stream/auth.h"
@@ -280,6 +281,7 @@ out_session:
 	fuse_session_destroy(fs.se);
 out_streams:
 	streams_shutdown();
+	exec_shutdown();
 	tree_destroy();
 out_cache:
 	cache_free(fs.cache);

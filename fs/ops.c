@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fs/exec.h"
 #include "fs/path.h"
 #include "fs/snapshot.h"
 #include "fs/streams.h"
@@ -111,8 +112,7 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	case PK_EXEC_SESSION: case PK_EXEC_ARGV: case PK_EXEC_CTL:
 	case PK_EXEC_STDIN: case PK_EXEC_STDOUT: case PK_EXEC_STDERR:
 	case PK_EXEC_STATUS: case PK_EXEC_WAIT: case PK_EXEC_EXITCODE:
-		/* Exec sessions belong to the stream side (not yet here). */
-		rc = -ENOENT;
+		rc = pod_has_container(pi, p->container) ? exec_exists(p) : -ENOENT;
 		break;
 	default:
 		rc = pod_has_container(pi, p->container) ? 0 : -ENOENT;
@@ -124,11 +124,20 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 
 static mode_t kind_mode(enum pfs_kind k)
 {
+	if (k == PK_EXEC_DIR)
+		return S_IFDIR | 0755;	/* mkdir makes a session */
+	if (k == PK_EXEC_SESSION)
+		return S_IFDIR | 0700;
 	if (pfs_is_dir(k))
 		return S_IFDIR | 0555;
 	switch (k) {
-	case PK_STDIN: case PK_EXEC_ARGV: case PK_EXEC_CTL: case PK_EXEC_STDIN:
+	case PK_STDIN:
 		return S_IFREG | 0222;
+	case PK_EXEC_ARGV: case PK_EXEC_CTL: case PK_EXEC_STDIN:
+		return S_IFREG | 0600;
+	case PK_EXEC_STDOUT: case PK_EXEC_STDERR: case PK_EXEC_STATUS:
+	case PK_EXEC_WAIT: case PK_EXEC_EXITCODE:
+		return S_IFREG | 0400;
 	case PK_PORT:
 		return S_IFREG | 0666;
 	default:
@@ -267,6 +276,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_err(req, pfs_is_dir(p.kind) ? EISDIR : EACCES);
 		return;
 	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && (rc = exec_truncate(&p))) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fill_attr(&p, ino, &ni, &st);
 	fuse_reply_attr(req, &st, attr_timeout(p.kind));
 }
@@ -310,6 +323,11 @@ static void dir_free(struct dirh *d)
 	free(d);
 }
 
+static int dir_add_name(void *d, const char *name)
+{
+	return dir_add(d, name, podfs->mounted);
+}
+
 static int dir_fill(struct dirh *d)
 {
 	const struct pfs_path *p = &d->path;
@@ -344,7 +362,9 @@ static int dir_fill(struct dirh *d)
 			rc = dir_add(d, pfs_container_files[i], t);
 		return rc;
 	case PK_EXEC_DIR:
-		return dir_add(d, "new", t);
+		if ((rc = dir_add(d, "new", t)))
+			return rc;
+		return exec_list(p, dir_add_name, d);
 	case PK_EXEC_SESSION:
 		for (size_t i = 0; !rc && pfs_exec_session_files[i]; i++)
 			rc = dir_add(d, pfs_exec_session_files[i], t);
@@ -594,6 +614,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	if (p.kind >= PK_EXEC_NEW && p.kind <= PK_EXEC_EXITCODE) {
+		exec_open(req, &p, fi);
+		return;
+	}
 	if (!snapshot_is_kind(p.kind)) {
 		streams_open(req, &p, fi);
 		return;
@@ -635,6 +659,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)ino;
+	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+		exec_read(req, size, off, fi);
+		return;
+	}
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_read(req, size, fi);
 		return;
@@ -657,7 +685,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)ino;
-	(void)off;
+	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+		exec_write(req, buf, size, off, fi);
+		return;
+	}
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_write(req, buf, size, fi);
 		return;
@@ -677,6 +708,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct snap_ref *r;
 
 	(void)ino;
+	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+		exec_release(req, fi);
+		return;
+	}
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_release(req, fi);
 		return;
@@ -690,6 +725,10 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
 	(void)ino;
+	if (!is_snapshot_fh(fi->fh) && exec_is_fh(fi->fh)) {
+		exec_poll(req, fi, ph);
+		return;
+	}
 	if (!is_snapshot_fh(fi->fh)) {
 		streams_poll(req, fi, ph);
 		return;
@@ -697,6 +736,50 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	if (ph)
 		fuse_pollhandle_destroy(ph);
 	fuse_reply_poll(req, POLLIN | POLLRDNORM);
+}
+
+/* mkdir and rmdir exist only for exec sessions. */
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct pfs_path pp, c;
+	struct nodeinfo ni;
+	struct fuse_entry_param e;
+	fuse_ino_t ino;
+	int rc;
+
+	(void)mode;
+	TRACE("mkdir %lu %s", (unsigned long)parent, name);
+	if ((rc = tree_get(parent, &pp)) || (rc = check_exists(&pp, &ni)))
+		goto fail;
+	if (pp.kind != PK_EXEC_DIR) {
+		rc = -EPERM;
+		goto fail;
+	}
+	if ((rc = pfs_child(&pp, name, &c)) == -ENOENT)
+		rc = -EINVAL;	/* not a name a session can have */
+	if (rc || (rc = exec_mkdir(&c)))
+		goto fail;
+	if (!(ino = tree_ref(&c, 1))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	fill_entry(&c, ino, &ni, &e);
+	if (fuse_reply_entry(req, &e))
+		tree_forget(ino, 1);
+	return;
+fail:
+	fuse_reply_err(req, -rc);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pfs_path pp, c;
+	int rc;
+
+	TRACE("rmdir %lu %s", (unsigned long)parent, name);
+	if (!(rc = tree_get(parent, &pp)) && !(rc = pfs_child(&pp, name, &c)))
+		rc = pp.kind == PK_EXEC_DIR ? exec_rmdir(&c) : -EPERM;
+	fuse_reply_err(req, -rc);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -759,4 +842,6 @@ const struct fuse_lowlevel_ops podfs_ops = {
 	.release = op_release,
 	.poll = op_poll,
 	.statfs = op_statfs,
+	.mkdir = op_mkdir,
+	.rmdir = op_rmdir,
 };

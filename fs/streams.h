@@ -12,7 +12,7 @@ struct pfs_path;
 
 /* File handles (fi->fh) of every kind start with this, so ops.c can tell
  * a snapshot handle from a stream handle. */
-enum fh_type { FH_SNAPSHOT = 1, FH_STREAM = 2 };
+enum fh_type { FH_SNAPSHOT = 1, FH_STREAM = 2, FH_EXEC = 3 };
 struct fh_base {
 	enum fh_type type;
 };

@@ -862,6 +862,15 @@ static int open_log(struct session *s, const char *since, int *perr, char *err, 
 	return 0;
 }
 
+static struct chanbuf *given_or_new(struct chanbuf *given, size_t cap, int broadcast)
+{
+	if (given) {
+		chanbuf_get(given);
+		return given;
+	}
+	return chanbuf_new(cap, broadcast);
+}
+
 struct session *session_start(struct rest *r, const struct session_params *p,
 			      session_end_fn on_end, void *ud, int *perr,
 			      char *err, size_t errlen)
@@ -924,11 +933,11 @@ struct session *session_start(struct rest *r, const struct session_params *p,
 			s->in = chanbuf_new(cap, 0);
 		} else {
 			if (p->out)
-				s->out[CH_STDOUT] = chanbuf_new(cap, p->broadcast);
+				s->out[CH_STDOUT] = given_or_new(p->out_buf[CH_STDOUT], cap, p->broadcast);
 			if (p->err && !p->tty)
-				s->out[CH_STDERR] = chanbuf_new(cap, p->broadcast);
+				s->out[CH_STDERR] = given_or_new(p->out_buf[CH_STDERR], cap, p->broadcast);
 			if (p->in)
-				s->in = chanbuf_new(cap, 0);
+				s->in = given_or_new(p->in_buf, cap, 0);
 		}
 		if (p->tty && p->width && p->height) {
 			s->want_resize = 1;

@@ -21,6 +21,7 @@
 
 #include "fs/exec.h"
 #include "fs/path.h"
+#include "fs/ports.h"
 #include "fs/snapshot.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
@@ -139,7 +140,7 @@ static mode_t kind_mode(enum pfs_kind k)
 	case PK_EXEC_WAIT: case PK_EXEC_EXITCODE:
 		return S_IFREG | 0400;
 	case PK_PORT:
-		return S_IFREG | 0666;
+		return S_IFREG | 0600;	/* a connection into the pod: owner only */
 	default:
 		return S_IFREG | 0444;
 	}
@@ -616,6 +617,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (p.kind >= PK_EXEC_NEW && p.kind <= PK_EXEC_EXITCODE) {
 		exec_open(req, &p, fi);
+		return;
+	}
+	if (p.kind == PK_PORT || p.kind == PK_PROXY_FILE) {
+		(p.kind == PK_PORT ? ports_open : proxy_open)(req, &p, fi);
 		return;
 	}
 	if (!snapshot_is_kind(p.kind)) {

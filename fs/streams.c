@@ -251,7 +251,7 @@ static void sfh_on_data(void *ud)
  * went through). */
 static void sfh_flush_writes_locked(struct sfh *h)
 {
-	int ended = chanbuf_finished(h->wb, NULL);
+	int werr = 0, ended = chanbuf_finished(h->wb, &werr);
 
 	while (h->writes) {
 		struct preq *p = h->writes;
@@ -266,7 +266,7 @@ static void sfh_flush_writes_locked(struct sfh *h)
 		if (p->off == p->len || p->off > 0)
 			fuse_reply_write(p->req, p->off);
 		else
-			fuse_reply_err(p->req, EPIPE);
+			fuse_reply_err(p->req, werr ? werr : EPIPE);
 		free(p->data);
 		free(p);
 	}
@@ -891,6 +891,7 @@ static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_f
 {
 	struct preq *p;
 	size_t n = 0;
+	int werr = 0;
 
 	if (!h->wb) {
 		fuse_reply_err(req, EBADF);
@@ -898,9 +899,9 @@ static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_f
 	}
 	fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)fi->fh);
 	pthread_mutex_lock(&h->lock);
-	if (h->closed || chanbuf_finished(h->wb, NULL)) {
+	if (h->closed || chanbuf_finished(h->wb, &werr)) {
 		pthread_mutex_unlock(&h->lock);
-		fuse_reply_err(req, EPIPE);
+		fuse_reply_err(req, werr ? werr : EPIPE);	/* e.g. a refused port */
 		return;
 	}
 	if (!h->writes)

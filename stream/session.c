@@ -312,8 +312,9 @@ static void finish(struct session *s, enum sess_state state, int err,
 	for (i = 0; i < 3; i++)
 		if (s->out[i])
 			chanbuf_finish(s->out[i], err);
-	if (s->in)
-		chanbuf_finish(s->in, EPIPE);
+	if (s->in)	/* a refused port is that errno for writers too */
+		chanbuf_finish(s->in, s->kind == SESS_PORT && state == SESS_FAILED && err ?
+			       err : EPIPE);
 	if (s->conn) {
 		conn_close(s->conn);
 		s->conn = NULL;
@@ -410,10 +411,10 @@ static void on_port_error(void *ud, int ch, const char *msg, size_t n)
 	int err = memmem(msg, n, "connection refused", 18) ? ECONNREFUSED : EIO;
 
 	(void)ch;
-	pwarn("port-forward %s/%s:%d: %.*s", s->ns, s->pod, s->cd.port,
-	      (int)(n > 400 ? 400 : n), msg);
+	/* the whole text: it names the port, the pod sandbox and the cause */
+	pwarn("port-forward %s/%s:%d: %.*s", s->ns, s->pod, s->cd.port, (int)n, msg);
 	s->port_err = err;
-	finish(s, SESS_FAILED, err, "%.*s", (int)(n > 400 ? 400 : n), msg);
+	finish(s, SESS_FAILED, err, "%.*s", (int)n, msg);
 }
 
 static void on_proto_error(void *ud, const char *why)

@@ -65,5 +65,13 @@ demo: deps
 demo-stop:
 	@tests/demo.sh stop
 
+# Benchmarks against kubectl (docs/benchmarks.md); never part of `make check`.
+$(B)/noopfs: bench/noopfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: all $(B)/noopfs
+	@bench/run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(B) podfs

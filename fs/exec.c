@@ -1132,6 +1132,10 @@ void exec_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *
 
 int exec_is_fh(uint64_t fh)
 {
+	/* Snapshot and stream handles are tagged ids (low bits 01 and 10);
+	 * only an untagged value is an (aligned) exec handle pointer. */
+	if (fh & 3)
+		return 0;
 	return ((const struct fh_base *)(uintptr_t)fh)->type == FH_EXEC;
 }
 

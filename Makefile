@@ -98,5 +98,13 @@ check-clang:
 $(B)/podfs: $(FS_OBJ) $(STREAM_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# Benchmarks against kubectl (docs/benchmarks.md); never part of `make check`.
+$(B)/noopfs: bench/noopfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: all $(B)/noopfs
+	@bench/run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(B) podfs

@@ -499,7 +499,10 @@ short session_events(struct session *s)
 	room = read_room(s);
 	if (room >= 4096 || (room > 0 && conn_pending(s->conn)))
 		ev |= POLLIN;
-	if (s->oq_len > s->oq_off)
+	/* Input left in the buffer after fill_output stopped at OQ_HIGH has
+	 * already woken us once; without POLLOUT nobody wakes us again and
+	 * it would wait for the next timer (1 s stalls in stdin throughput). */
+	if (s->oq_len > s->oq_off || (s->in_rd && chanbuf_used(s->in) > 0))
 		ev |= POLLOUT;
 	return ev;
 }

@@ -89,6 +89,7 @@ struct session {
 	int port_err;		/* errno from a port-forward error message */
 	int got_status, got_close;
 	int finished;
+	int starved;		/* the mux stopped reading: outputs full (atomic) */
 
 	uint64_t ping_sent_ms, last_ping_ms;
 	int ping_outstanding;
@@ -100,6 +101,17 @@ struct session {
 };
 
 /* ---- buffers and small helpers ---- */
+
+/* An output buffer freed room: wake the thread only if it stopped reading
+ * for want of room.  Every consumed chunk would otherwise cost an eventfd
+ * write, a poll wake-up and a pass over the pod's sessions. */
+static void wake_if_starved(void *ud)
+{
+	struct session *s = ud;
+
+	if (__atomic_load_n(&s->starved, __ATOMIC_SEQ_CST) && s->mux)
+		mux_wake(s->mux);
+}
 
 static void wake_mux(void *ud)
 {
@@ -694,8 +706,15 @@ int session_service(struct session *s, uint64_t now_ms)
 		size_t room = read_room(s);
 		ssize_t n;
 
-		if (room < 4096 && !(room > 0 && conn_pending(s->conn)))
-			break;
+		if (room < 4096 && !(room > 0 && conn_pending(s->conn))) {
+			/* Say so first, then look again: a reader that freed room
+			 * in between either sees the flag or we see its room. */
+			__atomic_store_n(&s->starved, 1, __ATOMIC_SEQ_CST);
+			room = read_room(s);
+			if (room < 4096 && !(room > 0 && conn_pending(s->conn)))
+				break;
+		}
+		__atomic_store_n(&s->starved, 0, __ATOMIC_SEQ_CST);
 		n = conn_recv(s->conn, s->rbuf, room);
 		if (n == -EAGAIN)
 			break;
@@ -948,7 +967,7 @@ struct session *session_start(struct rest *r, const struct session_params *p,
 	}
 	for (int i = 0; i < 3; i++)
 		if (s->out[i])
-			chanbuf_set_writer(s->out[i], wake_mux, s);
+			chanbuf_set_writer(s->out[i], wake_if_starved, s);
 	if (s->in) {
 		s->in_rd = chanbuf_reader_open(s->in, wake_mux, s);
 		if (!s->in_rd) {

@@ -26,7 +26,7 @@ SSTREAM_OBJ := $(STREAM_SRC:%.c=$(SB)/%.o)
 SFS_OBJ     := $(FS_SRC:%.c=$(SB)/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(SB)/tests/%)
 
-.PHONY: all deps check unit demo demo-stop clean install uninstall fuzz bench
+.PHONY: all deps check unit demo demo-stop clean install uninstall fuzz fuzz-build tsan bench
 all: podfs
 
 podfs: $(FS_OBJ) $(STREAM_OBJ)
@@ -49,6 +49,9 @@ $(SB)/tests/%: tests/unit/%.c tests/unit/check.h $(SSTREAM_OBJ) $(filter-out $(S
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(SSTREAM_OBJ) $(filter-out $(SB)/fs/main.o,$(SFS_OBJ)) $(LDLIBS) -lwslay
 
+# The corpus replay includes the fuzz targets' sources.
+$(SB)/tests/test_fuzz_replay: $(wildcard tests/fuzz/fuzz_*.c)
+
 deps:
 	@sh tests/deps.sh
 
@@ -64,6 +67,42 @@ demo: deps
 
 demo-stop:
 	@tests/demo.sh stop
+
+# libFuzzer targets (clang): tests/fuzz/fuzz_*.c, each linked with the
+# stream/ objects and fs/path.c built with ASan, UBSan and coverage.
+# `make fuzz` builds them and fuzzes each for FUZZ_SECONDS (default 60)
+# on its corpus in tests/fuzz/corpus/<target>/; longer runs: see
+# docs/reliability.md.  `make check` replays the corpora with gcc
+# (tests/unit/test_fuzz_replay.c), so clang is needed only here.
+FB        := build/fuzz
+FUZZ_CC   ?= clang
+FUZZ_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
+FUZZ_OBJ  := $(STREAM_SRC:%.c=$(FB)/%.o) $(FB)/fs/path.o
+FUZZ_SECONDS ?= 60
+
+$(FB)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(ALL_CFLAGS) -Wno-unknown-warning-option $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build:
+	@command -v $(FUZZ_CC) >/dev/null || sh tests/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_BIN); do n=$$(basename $$t); \
+		mkdir -p tests/fuzz/corpus/$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		    -artifact_prefix=$(FB)/$$n- tests/fuzz/corpus/$$n \
+		    2>$(FB)/$$n.log || { tail -n 40 $(FB)/$$n.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|Done' $(FB)/$$n.log; \
+	done
 
 clean:
 	rm -rf $(B) podfs

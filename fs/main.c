@@ -25,6 +25,7 @@
 #include "stream/cache.h"
 #include "stream/kubeconfig.h"
 #include "stream/log.h"
+#include "stream/mux.h"
 #include "stream/rest.h"
 
 struct options {
@@ -34,6 +35,7 @@ struct options {
 	char *timeout;
 	char *cache;
 	char *buffer;
+	char *keepalive;
 };
 
 #define OPT(t, f) { t, offsetof(struct options, f), 1 }
@@ -50,6 +52,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("timeout=%s", timeout),
 	OPT("cache=%s", cache),
 	OPT("buffer=%s", buffer),
+	OPT("keepalive=%s", keepalive),
 	FUSE_OPT_END
 };
 
@@ -71,6 +74,8 @@ static void usage(const char *prog)
 	       "    -o cache=SECONDS       how long listings and attributes are cached\n"
 	       "                           (default 1; 0 = ask the server every time)\n"
 	       "    -o buffer=BYTES        per-stream buffer, suffix K or M (default 1M)\n"
+	       "    -o keepalive=SECONDS   ping streams this often and give up on one\n"
+	       "                           whose pong is this late (default 30; 0 = off)\n"
 	       "    -d                     debug: trace every request (never credentials)\n"
 	       "    --version              print versions of podfs and its libraries\n\n",
 	       prog);
@@ -199,6 +204,16 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o.buffer);
 		goto out_args;
 	}
+	if (o.keepalive) {
+		/* One figure for both: the interval and the pong deadline. */
+		long ka = parse_seconds(o.keepalive, 0, 86400);
+
+		if (ka < 0 || (ka > 0 && ka < 100)) {
+			fprintf(stderr, "podfs: -o keepalive=%s: expected 0 (off) or seconds between 0.1 and 86400\n", o.keepalive);
+			goto out_args;
+		}
+		mux_set_keepalive(ka, ka);
+	}
 	fs.debug = co.debug;
 	fs.uid = getuid();
 	fs.gid = getgid();
@@ -301,5 +316,6 @@ out_args:
 	free(o.timeout);
 	free(o.cache);
 	free(o.buffer);
+	free(o.keepalive);
 	return ret;
 }

@@ -286,6 +286,11 @@ int main(int argc, char *argv[])
 	ret = (ret == 0 || abs(ret) == SIGINT || abs(ret) == SIGTERM ||
 	       abs(ret) == SIGHUP) ? 0 : 1;
 	pinfo("unmounting %s", co.mountpoint);
+	/* End every session while the session and its channel still exist:
+	 * parked reads and writes get their error replies now (the readers
+	 * see an error, not a hang), and no multiplexer thread can reply
+	 * into a destroyed session afterwards. */
+	streams_shutdown();
 
 out_unmount:
 	fuse_session_unmount(fs.se);

@@ -279,6 +279,7 @@ struct dent {
 };
 
 struct dirh {
+	struct dirh *prev, *next;	/* open handles, freed at unmount */
 	fuse_ino_t ino;
 	struct pfs_path path;
 	size_t n, cap;
@@ -300,6 +301,32 @@ static int dir_add(struct dirh *d, const char *name, time_t mtime)
 		return -ENOMEM;
 	d->ents[d->n++].mtime = mtime;
 	return 0;
+}
+
+/* Directory handles still open when the session ends (SIGTERM, or a
+ * RELEASEDIR the kernel had not sent yet) are never released by libfuse,
+ * so they are kept on a list that op_destroy empties. */
+static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dirh *dirs_open;
+
+static void dir_track(struct dirh *d, int on)
+{
+	pthread_mutex_lock(&dirs_lock);
+	if (on) {
+		d->prev = NULL;
+		d->next = dirs_open;
+		if (dirs_open)
+			dirs_open->prev = d;
+		dirs_open = d;
+	} else {
+		if (d->prev)
+			d->prev->next = d->next;
+		else
+			dirs_open = d->next;
+		if (d->next)
+			d->next->prev = d->prev;
+	}
+	pthread_mutex_unlock(&dirs_lock);
 }
 
 static void dir_free(struct dirh *d)
@@ -401,8 +428,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)d;
-	if (fuse_reply_open(req, fi))
+	dir_track(d, 1);
+	if (fuse_reply_open(req, fi)) {
+		dir_track(d, 0);
 		dir_free(d);
+	}
 }
 
 static void do_readdir(fuse_req_t req, size_t size, off_t off,
@@ -485,6 +515,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	(void)ino;
+	dir_track((struct dirh *)(uintptr_t)fi->fh, 0);
 	dir_free((struct dirh *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -736,8 +767,29 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_destroy(void *userdata)
 {
-	/* main() shuts the stream side down after the loop, once. */
+	/* main() shuts the stream side down after the loop, once.  Here: the
+	 * directory and snapshot handles whose release never came (the
+	 * session ended with files open); no request runs any more. */
 	(void)userdata;
+	pthread_mutex_lock(&dirs_lock);
+	while (dirs_open) {
+		struct dirh *d = dirs_open;
+
+		dirs_open = d->next;
+		dir_free(d);
+	}
+	pthread_mutex_unlock(&dirs_lock);
+	pthread_mutex_lock(&snap_lock);
+	for (size_t i = 0; i < SNAP_SLOTS; i++) {
+		while (snap_tab[i]) {
+			struct snap_ref *r = snap_tab[i];
+
+			snap_tab[i] = r->next;
+			snapshot_free(r->s);
+			free(r);
+		}
+	}
+	pthread_mutex_unlock(&snap_lock);
 }
 
 const struct fuse_lowlevel_ops podfs_ops = {

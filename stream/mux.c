@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -102,8 +103,6 @@ static void *mux_thread(void *arg)
 			if (shutting_down || mono_ms() - idle_since >= LINGER_MS) {
 				m->exiting = 1;
 				unlink_mux(m);
-				nthreads--;
-				pthread_cond_broadcast(&mux_gone);
 				pthread_mutex_unlock(&mux_lock);
 				break;
 			}
@@ -168,7 +167,17 @@ static void *mux_thread(void *arg)
 	}
 	free(local);
 	free(pfd);
+	/* The thread's OpenSSL state (the per-thread random generator that
+	 * masks our frames) is freed by a thread-exit destructor, which could
+	 * run after main() has returned; free it now.  Only then is the
+	 * thread counted out, so mux_shutdown() returns when nothing of the
+	 * thread is left but its exit. */
+	OPENSSL_thread_stop();
 	mux_put(m);
+	pthread_mutex_lock(&mux_lock);
+	nthreads--;
+	pthread_cond_broadcast(&mux_gone);
+	pthread_mutex_unlock(&mux_lock);
 	return NULL;
 }
 

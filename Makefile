@@ -112,7 +112,8 @@ $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 fuzz-build:
-	@command -v $(FUZZ_CC) >/dev/null || sh tests/deps.sh fuzz
+	@command -v $(FUZZ_CC) >/dev/null || { echo "podfs: installing clang for make fuzz"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q clang libclang-rt-14-dev >/dev/null; }
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 
 fuzz: fuzz-build

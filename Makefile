@@ -58,7 +58,7 @@ deps:
 unit: $(UNIT_BIN)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(B)/podfs-san unit
+	@$(MAKE) --no-print-directory all $(B)/podfs-san $(TB)/podfs unit
 	@tests/run
 
 demo: deps

@@ -26,8 +26,19 @@ SSTREAM_OBJ := $(STREAM_SRC:%.c=$(SB)/%.o)
 SFS_OBJ     := $(FS_SRC:%.c=$(SB)/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(SB)/tests/%)
 
-.PHONY: all deps check unit demo demo-stop clean install uninstall fuzz fuzz-build tsan bench
+.PHONY: all deps check check-clang unit demo demo-stop clean install uninstall fuzz fuzz-build tsan bench
 all: podfs
+
+# Installation: `make install PREFIX=/usr DESTDIR=/tmp/pkg`.  The mount
+# helper link lets mount(8) run fstab lines of type fuse.podfs
+# (mount.fuse3 takes the type from its own name); mount(8) looks for it
+# in /sbin, so set MOUNT_HELPER_DIR=/sbin when PREFIX is not /usr.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+MOUNT_HELPER_DIR ?= $(PREFIX)/sbin
+MOUNT_FUSE ?= mount.fuse3
+INSTALL ?= install
 
 podfs: $(FS_OBJ) $(STREAM_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -125,6 +136,27 @@ fuzz: fuzz-build
 		    2>$(FB)/$$n.log || { tail -n 40 $(FB)/$$n.log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units|Done' $(FB)/$$n.log; \
 	done
+install: podfs
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MOUNT_HELPER_DIR)
+	$(INSTALL) -m 755 podfs $(DESTDIR)$(BINDIR)/podfs
+	$(INSTALL) -m 644 docs/podfs.1 $(DESTDIR)$(MANDIR)/man1/podfs.1
+	ln -sf $(shell command -v $(MOUNT_FUSE) 2>/dev/null || echo /sbin/$(MOUNT_FUSE)) \
+		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/podfs $(DESTDIR)$(MANDIR)/man1/podfs.1 \
+		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs
+
+# podfs with clang, warnings as errors, then the unit tests with clang (their
+# warnings shown, not fatal), in build/clang; not part of `make check`.
+check-clang:
+	@$(MAKE) --no-print-directory CC=clang B=build/clang SB=build/clang/san \
+		CFLAGS="-O2 -g -Werror" build/clang/podfs
+	build/clang/podfs --version
+	@$(MAKE) --no-print-directory CC=clang B=build/clang SB=build/clang/san unit
+
+$(B)/podfs: $(FS_OBJ) $(STREAM_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf $(B) podfs

@@ -29,8 +29,12 @@ struct podfs {
 	size_t buffer_size;		/* -o buffer: per-stream buffer bytes */
 	int debug;			/* -d: trace requests */
 	const char *namespace;		/* namespace shown when listing is forbidden */
-	uid_t uid;
+	const char *root_ns;		/* -o namespace: the namespace at the root */
+	uid_t uid;			/* -o uid=, -o gid=: owner of every node */
 	gid_t gid;
+	mode_t umask;			/* -o umask=: bits taken from every mode */
+	double entry_timeout;		/* -o entry_timeout=, attr_timeout= */
+	double attr_timeout;		/* (seconds; -1: follow -o cache) */
 	time_t mounted;
 
 	/* .podfs/status; guarded by status_lock. */

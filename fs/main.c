@@ -1,16 +1,24 @@
 /* podfs: mount a Kubernetes cluster as a directory.  This file reads the
- * command line (fuse_opt, like sshfs), loads the kubeconfig context, builds
- * the API client and caches, then mounts with the FUSE low-level API and
- * runs the multi-threaded loop until unmounted or signalled.  Start-up
+ * command line (fuse_opt, like sshfs: `podfs [options] [CONTEXT] MOUNTPOINT`,
+ * which is also how mount.fuse3 runs an fstab line), loads the kubeconfig
+ * context, builds the API client and caches, mounts with the FUSE low-level
+ * API, daemonises unless -f (only then are threads started: they would not
+ * survive the fork), and runs the multi-threaded loop until unmounted or
+ * signalled.  The low-level API leaves uid=, gid=, umask= and the entry and
+ * attribute timeouts to the file system; they are implemented here and in
+ * ops.c.  Start-up
  * errors are one line on stderr and exit status 1; an unreachable API
  * server is not one of them: podfs mounts anyway and reports it per
  * operation and in .podfs/status. */
 #include "fs/fs.h"
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <fuse_lowlevel.h>
+#include <grp.h>
+#include <pwd.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
 #include <signal.h>
@@ -18,7 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <yaml.h>
 
+#include "fs/exec.h"
+#include "fs/handles.h"
+#include "fs/path.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
 #include "stream/auth.h"
@@ -36,6 +48,26 @@ struct options {
 	char *cache;
 	char *buffer;
 	char *keepalive;
+	char *uid;
+	char *gid;
+	char *umask;
+	char *entry_timeout;
+	char *attr_timeout;
+	char *loglevel;
+	char *pos[2];		/* [CONTEXT] MOUNTPOINT */
+	int npos;
+	int allow_other;
+	int default_permissions;
+	int fsname;
+	int subtype;
+};
+
+enum {
+	KEY_ALLOW_OTHER,
+	KEY_DEFAULT_PERMISSIONS,
+	KEY_FSNAME,
+	KEY_SUBTYPE,
+	KEY_DASH,
 };
 
 #define OPT(t, f) { t, offsetof(struct options, f), 1 }
@@ -53,21 +85,73 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache=%s", cache),
 	OPT("buffer=%s", buffer),
 	OPT("keepalive=%s", keepalive),
+	/* The high-level libfuse library implements these; podfs uses the
+	 * low-level API, so it implements them itself. */
+	OPT("uid=%s", uid),
+	OPT("gid=%s", gid),
+	OPT("umask=%s", umask),
+	OPT("entry_timeout=%s", entry_timeout),
+	OPT("attr_timeout=%s", attr_timeout),
+	OPT("loglevel=%s", loglevel),
+	/* Mount options podfs must know about; passed on to libfuse. */
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("-", KEY_DASH),	/* CONTEXT "-": the current context */
 	FUSE_OPT_END
 };
 
+/* Positional arguments are collected here, not by libfuse: mount.fuse3
+ * (fstab `podfs#CONTEXT` or type fuse.podfs) runs `podfs CONTEXT
+ * MOUNTPOINT -o ...`, like sshfs's `host:path MOUNTPOINT`. */
+static int option_proc(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_DASH:
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->npos >= 2) {
+			fprintf(stderr, "podfs: unexpected argument '%s' (usage: podfs [options] [CONTEXT] MOUNTPOINT)\n", arg);
+			return -1;
+		}
+		if (!(o->pos[o->npos++] = strdup(arg)))
+			return -1;
+		return 0;
+	case KEY_ALLOW_OTHER:
+		o->allow_other = 1;
+		return 1;
+	case KEY_DEFAULT_PERMISSIONS:
+		o->default_permissions = 1;
+		return 1;
+	case KEY_FSNAME:
+		o->fsname = 1;
+		return 1;
+	case KEY_SUBTYPE:
+		o->subtype = 1;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [CONTEXT] MOUNTPOINT\n\n"
 	       "Mounts the Kubernetes cluster of a kubeconfig context at MOUNTPOINT:\n"
 	       "MOUNTPOINT/<namespace>/<pod>/<container>/{stdin,stdout,stderr,log,...}.\n"
-	       "Unmount with `fusermount3 -u MOUNTPOINT` (or Ctrl-C with -f).\n\n"
+	       "Unmount with `fusermount3 -u MOUNTPOINT` (or Ctrl-C with -f).\n"
+	       "fstab: `podfs#CONTEXT /mnt/k8s fuse noauto,user 0 0`.\n\n"
 	       "podfs options:\n"
+	       "    CONTEXT                the context to use, as --context (\"-\": current)\n"
 	       "    --kubeconfig FILE      kubeconfig file(s), ':'-separated\n"
 	       "                           (default: $KUBECONFIG, else ~/.kube/config)\n"
 	       "    --context NAME         context to use (default: current-context)\n"
-	       "    --namespace NAME       namespace shown when namespaces may not be\n"
-	       "                           listed (default: the context's)\n"
+	       "    --namespace NAME       mount only this namespace, at the root:\n"
+	       "                           MOUNTPOINT/<pod>/...\n"
 	       "    -o kubeconfig=FILE, -o context=NAME, -o namespace=NAME\n"
 	       "                           the same, as mount options\n"
 	       "    -o timeout=SECONDS     bound on every metadata operation (default 10)\n"
@@ -76,6 +160,16 @@ static void usage(const char *prog)
 	       "    -o buffer=BYTES        per-stream buffer, suffix K or M (default 1M)\n"
 	       "    -o keepalive=SECONDS   ping streams this often and give up on one\n"
 	       "                           whose pong is this late (default 30; 0 = off)\n"
+	       "    -o uid=N, -o gid=N     owner and group of every file (default: yours)\n"
+	       "    -o umask=M             permission bits to take away (octal)\n"
+	       "    -o entry_timeout=S, -o attr_timeout=S\n"
+	       "                           kernel caching of names and attributes\n"
+	       "                           (default: the -o cache value)\n"
+	       "    -o allow_other         let other local users in (lends them your\n"
+	       "                           cluster identity; turns on default_permissions)\n"
+	       "    -o loglevel=LEVEL      error, warning (default), info or debug\n"
+	       "    -f                     stay in the foreground, log to stderr\n"
+	       "                           (otherwise daemonise once mounted, log to syslog)\n"
 	       "    -d                     debug: trace every request (never credentials)\n"
 	       "    --version              print versions of podfs and its libraries\n\n",
 	       prog);
@@ -89,6 +183,8 @@ static void version(void)
 	printf("libfuse %s\n", fuse_pkgversion());
 	printf("libcurl %s\n", cv && cv->version ? cv->version : "?");
 	printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("cJSON %s\n", cJSON_Version());
+	printf("libyaml %s\n", yaml_get_version_string());
 }
 
 /* "2", "0.5" -> milliseconds; -1 when malformed or out of range. */
@@ -154,23 +250,127 @@ static void *probe(void *arg)
 	return NULL;
 }
 
+/* A user or group: a number, or a name from the passwd/group database. */
+static int parse_id(const char *s, int group, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] >= '0' && s[0] <= '9' && !errno && !*end && v < UINT_MAX) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	if (group) {
+		struct group *g = getgrnam(s);
+
+		if (g) {
+			*out = g->gr_gid;
+			return 0;
+		}
+	} else {
+		struct passwd *pw = getpwnam(s);
+
+		if (pw) {
+			*out = pw->pw_uid;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The kubeconfig list with every file made absolute ("~/" expanded, as
+ * fstab has no shell), because a daemonised podfs runs in "/" and the
+ * credential code may read files again later. */
+static char *absolute_paths(const char *paths)
+{
+	char cwd[PATH_MAX];
+	const char *home = getenv("HOME");
+	size_t cap = 1;
+	char *out, *w;
+	const char *s;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		cwd[0] = 0;
+	for (s = paths; *s; s++)
+		cap += *s == ':' ? 1 : 0;
+	cap = (cap + 1) * (strlen(cwd) + (home ? strlen(home) : 0) + 2) + strlen(paths) + 1;
+	if (!(out = malloc(cap)))
+		return NULL;
+	w = out;
+	for (s = paths; ; ) {
+		size_t n = strcspn(s, ":");
+
+		if (w != out)
+			*w++ = ':';
+		if (n >= 2 && s[0] == '~' && s[1] == '/' && home) {
+			w += sprintf(w, "%s", home);
+			s++, n--;
+		} else if (n && s[0] != '/' && cwd[0]) {
+			w += sprintf(w, "%s/", cwd);
+		}
+		memcpy(w, s, n);
+		w += n;
+		s += n;
+		if (!*s)
+			break;
+		s++;
+	}
+	*w = 0;
+	return out;
+}
+
+static int parse_loglevel(const char *s)
+{
+	static const struct { const char *n; int l; } t[] = {
+		{ "error", LOG_ERR }, { "warning", LOG_WARNING },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(s, t[i].n))
+			return t[i].l;
+	return -1;
+}
+
+/* A context name is a safe fsname (seen in /proc/mounts, df) when it
+ * cannot break the comma-separated option syntax. */
+static int fsname_safe(const char *s)
+{
+	if (!*s || strlen(s) > 200)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("._-@:/", *s)))
+			return 0;
+	return 1;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts co;
 	struct options o;
 	static struct podfs fs;
-	char err[1024];
-	char *paths = NULL;
-	int ret = 1;
+	struct pfs_path root;
+	char err[1024], extra[512];
+	char *paths = NULL, *abs_paths = NULL;
+	const char *context;
+	int ret = 1, level = LOG_WARNING, streams_up = 0;
+	unsigned id;
+	long ms;
 	pthread_t probe_thread;
+	int probing = 0;
 
 	memset(&o, 0, sizeof(o));
 	memset(&co, 0, sizeof(co));
-	if (fuse_opt_parse(&args, &o, option_spec, NULL) == -1)
-		return 1;
+	if (fuse_opt_parse(&args, &o, option_spec, option_proc) == -1)
+		goto out_args;
+	/* libfuse takes the last positional argument as the mount point. */
+	if (o.npos && fuse_opt_add_arg(&args, o.pos[o.npos - 1]))
+		goto out_args;
 	if (fuse_parse_cmdline(&args, &co) != 0)
-		return 1;
+		goto out_args;
 	if (co.show_help) {
 		usage(argv[0]);
 		printf("FUSE options:\n");
@@ -188,10 +388,22 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "podfs: no mount point given (see podfs --help)\n");
 		goto out_args;
 	}
+	context = o.context;
+	if (o.npos == 2 && strcmp(o.pos[0], "-") && o.pos[0][0]) {
+		if (context && strcmp(context, o.pos[0])) {
+			fprintf(stderr, "podfs: context '%s' given twice, differently ('%s')\n",
+				o.pos[0], context);
+			goto out_args;
+		}
+		context = o.pos[0];
+	}
 
 	fs.timeout_ms = 10000;
 	fs.cache_ms = 1000;
 	fs.buffer_size = 1 << 20;
+	fs.entry_timeout = fs.attr_timeout = -1;
+	fs.uid = getuid();
+	fs.gid = getgid();
 	if (o.timeout && (fs.timeout_ms = parse_seconds(o.timeout, 0.1, 86400)) < 0) {
 		fprintf(stderr, "podfs: -o timeout=%s: expected seconds between 0.1 and 86400\n", o.timeout);
 		goto out_args;
@@ -214,24 +426,76 @@ int main(int argc, char *argv[])
 		}
 		mux_set_keepalive(ka, ka);
 	}
+	if (o.entry_timeout) {
+		if ((ms = parse_seconds(o.entry_timeout, 0, 86400)) < 0) {
+			fprintf(stderr, "podfs: -o entry_timeout=%s: expected seconds between 0 and 86400\n", o.entry_timeout);
+			goto out_args;
+		}
+		fs.entry_timeout = ms / 1000.0;
+	}
+	if (o.attr_timeout) {
+		if ((ms = parse_seconds(o.attr_timeout, 0, 86400)) < 0) {
+			fprintf(stderr, "podfs: -o attr_timeout=%s: expected seconds between 0 and 86400\n", o.attr_timeout);
+			goto out_args;
+		}
+		fs.attr_timeout = ms / 1000.0;
+	}
+	if (o.uid) {
+		if (parse_id(o.uid, 0, &id)) {
+			fprintf(stderr, "podfs: -o uid=%s: no such user\n", o.uid);
+			goto out_args;
+		}
+		fs.uid = id;
+	}
+	if (o.gid) {
+		if (parse_id(o.gid, 1, &id)) {
+			fprintf(stderr, "podfs: -o gid=%s: no such group\n", o.gid);
+			goto out_args;
+		}
+		fs.gid = id;
+	}
+	if (o.umask) {
+		char *end;
+		unsigned long m;
+
+		errno = 0;
+		m = strtoul(o.umask, &end, 8);
+		if (errno || end == o.umask || *end || m > 0777) {
+			fprintf(stderr, "podfs: -o umask=%s: expected octal bits, at most 0777\n", o.umask);
+			goto out_args;
+		}
+		fs.umask = (mode_t)m;
+	}
+	if (o.loglevel && (level = parse_loglevel(o.loglevel)) < 0) {
+		fprintf(stderr, "podfs: -o loglevel=%s: expected error, warning, info or debug\n", o.loglevel);
+		goto out_args;
+	}
+	if (co.debug)
+		level = LOG_DEBUG;
+	if (o.namespace) {
+		if (pfs_root_ns(&root, o.namespace)) {
+			fprintf(stderr, "podfs: -o namespace=%s: not a namespace name\n", o.namespace);
+			goto out_args;
+		}
+		fs.root_ns = o.namespace;
+	}
 	fs.debug = co.debug;
-	fs.uid = getuid();
-	fs.gid = getgid();
 	fs.mounted = time(NULL);
 	pthread_mutex_init(&fs.status_lock, NULL);
 	podfs = &fs;
-	plog_init(co.debug ? LOG_DEBUG : LOG_WARNING, 0);
+	plog_init(level, 0);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
-	if (!(paths = kc_default_paths(o.kubeconfig))) {
+	if (!(paths = kc_default_paths(o.kubeconfig)) || !(abs_paths = absolute_paths(paths))) {
 		fprintf(stderr, "podfs: out of memory\n");
 		goto out_curl;
 	}
 	err[0] = 0;
-	if (kc_load(paths, o.context, &fs.kc, err, sizeof(err))) {
+	if (kc_load(abs_paths, context, &fs.kc, err, sizeof(err))) {
 		fprintf(stderr, "podfs: %s\n", err[0] ? err : "cannot load the kubeconfig");
 		goto out_curl;
 	}
+	/* The namespace listed when namespaces may not be listed. */
 	fs.namespace = o.namespace ? o.namespace : fs.kc.namespace;
 	if (!(fs.auth = auth_new(&fs.kc, err, sizeof(err)))) {
 		fprintf(stderr, "podfs: %s\n", err[0] ? err : "cannot set up credentials");
@@ -247,26 +511,48 @@ int main(int argc, char *argv[])
 	}
 	cache_set_observer(fs.cache, observe, &fs);
 	tree_init();
-	if (streams_init(&fs)) {
-		fprintf(stderr, "podfs: cannot start the stream machinery\n");
-		goto out_cache;
+	if (fs.root_ns)
+		tree_set_root(&root);
+
+	if (o.allow_other) {
+		/* Every local user who reaches the mount acts on the cluster
+		 * as this kubeconfig's user; the kernel must at least check
+		 * the (owner-only) modes of stream and session files. */
+		pwarn("warning: allow_other lends the cluster identity of context '%s' (user '%s') to other local users; default_permissions is on",
+		      fs.kc.context ? fs.kc.context : "",
+		      fs.kc.user_name ? fs.kc.user_name : "");
+		if (!o.default_permissions && fuse_opt_add_arg(&args, "-odefault_permissions"))
+			goto out_cache;
 	}
-	if (fuse_opt_add_arg(&args, "-osubtype=podfs,fsname=podfs") ||
-	    !(fs.se = fuse_session_new(&args, &podfs_ops, sizeof(podfs_ops), &fs)))
-		goto out_streams;	/* libfuse printed why */
+	/* Defaults that the user's own fsname= and subtype= override. */
+	snprintf(extra, sizeof(extra), "-ofsname=%s",
+		 fs.kc.context && fsname_safe(fs.kc.context) ? fs.kc.context : "podfs");
+	if ((!o.subtype && fuse_opt_add_arg(&args, "-osubtype=podfs")) ||
+	    (!o.fsname && fuse_opt_add_arg(&args, extra)))
+		goto out_cache;
+	if (!(fs.se = fuse_session_new(&args, &podfs_ops, sizeof(podfs_ops), &fs)))
+		goto out_cache;	/* libfuse printed why */
 	if (fuse_set_signal_handlers(fs.se))
 		goto out_session;
 	if (fuse_session_mount(fs.se, co.mountpoint))
 		goto out_signals;
-	pinfo("mounted %s at %s (context %s, user %s)", fs.kc.server,
+	pinfo("mounted %s at %s (context %s, user %s%s%s)", fs.kc.server,
 	      co.mountpoint, fs.kc.context ? fs.kc.context : "",
-	      fs.kc.user_name ? fs.kc.user_name : "");
+	      fs.kc.user_name ? fs.kc.user_name : "",
+	      fs.root_ns ? ", namespace " : "", fs.root_ns ? fs.root_ns : "");
+	/* Threads do not survive fork: start them only in the process that
+	 * serves the mount.  The parent returns once the mount is ready. */
 	if (fuse_daemonize(co.foreground))
 		goto out_unmount;
 	if (!co.foreground)
-		plog_init(co.debug ? LOG_DEBUG : LOG_WARNING, 1);
-	if (pthread_create(&probe_thread, NULL, probe, &fs) == 0)
-		pthread_detach(probe_thread);
+		plog_init(level, 1);
+	if (streams_init(&fs)) {
+		perr("cannot start the stream machinery");
+		goto out_unmount;
+	}
+	streams_up = 1;
+	/* Joined before the REST client goes away (at most -o timeout). */
+	probing = pthread_create(&probe_thread, NULL, probe, &fs) == 0;
 
 	if (co.singlethread)
 		ret = fuse_session_loop(fs.se);
@@ -298,10 +584,15 @@ out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
-out_streams:
-	streams_shutdown();
-	tree_destroy();
 out_cache:
+	if (probing)
+		pthread_join(probe_thread, NULL);
+	if (streams_up) {
+		streams_shutdown();
+		exec_shutdown();
+	}
+	handles_destroy_all();
+	tree_destroy();
 	cache_free(fs.cache);
 out_rest:
 	rest_free(fs.rest);
@@ -311,6 +602,7 @@ out_kc:
 	kc_free(&fs.kc);
 out_curl:
 	free(paths);
+	free(abs_paths);
 	curl_global_cleanup();
 out_args:
 	free(co.mountpoint);
@@ -322,5 +614,13 @@ out_args:
 	free(o.cache);
 	free(o.buffer);
 	free(o.keepalive);
+	free(o.uid);
+	free(o.gid);
+	free(o.umask);
+	free(o.entry_timeout);
+	free(o.attr_timeout);
+	free(o.loglevel);
+	free(o.pos[0]);
+	free(o.pos[1]);
 	return ret;
 }

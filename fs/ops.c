@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fs/exec.h"
 #include "fs/path.h"
+#include "fs/handles.h"
+#include "fs/ports.h"
 #include "fs/snapshot.h"
 #include "fs/streams.h"
 #include "fs/tree.h"
@@ -75,6 +78,8 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	case PK_ROOT: case PK_META_DIR: case PK_META_STATUS:
 		return 0;
 	case PK_NS:
+		if (p->rooted)
+			return 0;	/* the mount root; its listing reports errors */
 		rc = cache_namespaces(podfs->cache, &nl, msg, sizeof(msg));
 		if (rc)
 			return rc;
@@ -111,8 +116,7 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	case PK_EXEC_SESSION: case PK_EXEC_ARGV: case PK_EXEC_CTL:
 	case PK_EXEC_STDIN: case PK_EXEC_STDOUT: case PK_EXEC_STDERR:
 	case PK_EXEC_STATUS: case PK_EXEC_WAIT: case PK_EXEC_EXITCODE:
-		/* Exec sessions belong to the stream side (not yet here). */
-		rc = -ENOENT;
+		rc = pod_has_container(pi, p->container) ? exec_exists(p) : -ENOENT;
 		break;
 	default:
 		rc = pod_has_container(pi, p->container) ? 0 : -ENOENT;
@@ -122,18 +126,44 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	return rc;
 }
 
+/* Permission bits.  Snapshots and listings are readable by whoever may
+ * enter the mount (only its owner, unless allow_other); stream and session
+ * files act on the cluster with the mount owner's identity, so they are the
+ * owner's alone: never group or world accessible, whatever -o umask says.
+ * -o umask= can only take bits away. */
 static mode_t kind_mode(enum pfs_kind k)
 {
-	if (pfs_is_dir(k))
-		return S_IFDIR | 0555;
+	mode_t m, owner_only = 0;
+
 	switch (k) {
-	case PK_STDIN: case PK_EXEC_ARGV: case PK_EXEC_CTL: case PK_EXEC_STDIN:
-		return S_IFREG | 0222;
+	case PK_EXEC_DIR:
+		m = S_IFDIR | 0700, owner_only = 1;	/* mkdir makes a session */
+		break;
+	case PK_EXEC_SESSION:
+		m = S_IFDIR | 0700, owner_only = 1;
+		break;
+	case PK_STDIN: case PK_EXEC_STDIN:
+		m = S_IFREG | 0200, owner_only = 1;
+		break;
+	case PK_EXEC_ARGV: case PK_EXEC_CTL:	/* read back what was set */
+		m = S_IFREG | 0600, owner_only = 1;
+		break;
 	case PK_PORT:
-		return S_IFREG | 0666;
+		m = S_IFREG | 0600, owner_only = 1;
+		break;
+	case PK_STDOUT: case PK_STDERR: case PK_EXEC_NEW: case PK_EXEC_STDOUT:
+	case PK_EXEC_STDERR: case PK_EXEC_STATUS: case PK_EXEC_WAIT:
+	case PK_EXEC_EXITCODE: case PK_PROXY_FILE:
+		m = S_IFREG | 0400, owner_only = 1;
+		break;
 	default:
-		return S_IFREG | 0444;
+		m = pfs_is_dir(k) ? S_IFDIR | 0555 : S_IFREG | 0444;
+		break;
 	}
+	m &= ~(podfs->umask & 0777);
+	if (owner_only)
+		m &= ~(mode_t)077;
+	return m;
 }
 
 static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
@@ -158,7 +188,14 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 static double attr_timeout(enum pfs_kind k)
 {
 	/* A snapshot's size changes with every open. */
-	return snapshot_is_kind(k) ? 0 : cache_s();
+	if (snapshot_is_kind(k))
+		return 0;
+	return podfs->attr_timeout >= 0 ? podfs->attr_timeout : cache_s();
+}
+
+static double entry_timeout(void)
+{
+	return podfs->entry_timeout >= 0 ? podfs->entry_timeout : cache_s();
 }
 
 static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
@@ -167,7 +204,7 @@ static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
 	e->attr_timeout = attr_timeout(p->kind);
-	e->entry_timeout = cache_s();
+	e->entry_timeout = entry_timeout();
 	fill_attr(p, ino, ni, &e->attr);
 }
 
@@ -187,7 +224,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc == -ENOENT) {
 			/* Negative entry, cached like positive ones. */
 			memset(&e, 0, sizeof(e));
-			e.entry_timeout = cache_s();
+			e.entry_timeout = entry_timeout();
 			fuse_reply_entry(req, &e);
 			return;
 		}
@@ -267,6 +304,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_err(req, pfs_is_dir(p.kind) ? EISDIR : EACCES);
 		return;
 	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && (rc = exec_truncate(&p))) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fill_attr(&p, ino, &ni, &st);
 	fuse_reply_attr(req, &st, attr_timeout(p.kind));
 }
@@ -279,7 +320,7 @@ struct dent {
 };
 
 struct dirh {
-	struct dirh *prev, *next;	/* open handles, freed at unmount */
+	struct handle hd;	/* first: the open-file table entry */
 	fuse_ino_t ino;
 	struct pfs_path path;
 	size_t n, cap;
@@ -303,38 +344,22 @@ static int dir_add(struct dirh *d, const char *name, time_t mtime)
 	return 0;
 }
 
-/* Directory handles still open when the session ends (SIGTERM, or a
- * RELEASEDIR the kernel had not sent yet) are never released by libfuse,
- * so they are kept on a list that op_destroy empties. */
-static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dirh *dirs_open;
-
-static void dir_track(struct dirh *d, int on)
-{
-	pthread_mutex_lock(&dirs_lock);
-	if (on) {
-		d->prev = NULL;
-		d->next = dirs_open;
-		if (dirs_open)
-			dirs_open->prev = d;
-		dirs_open = d;
-	} else {
-		if (d->prev)
-			d->prev->next = d->next;
-		else
-			dirs_open = d->next;
-		if (d->next)
-			d->next->prev = d->prev;
-	}
-	pthread_mutex_unlock(&dirs_lock);
-}
-
 static void dir_free(struct dirh *d)
 {
 	for (size_t i = 0; i < d->n; i++)
 		free(d->ents[i].name);
 	free(d->ents);
 	free(d);
+}
+
+static void dir_destroy(struct handle *h)
+{
+	dir_free((struct dirh *)h);
+}
+
+static int dir_add_name(void *d, const char *name)
+{
+	return dir_add(d, name, podfs->mounted);
 }
 
 static int dir_fill(struct dirh *d)
@@ -361,6 +386,8 @@ static int dir_fill(struct dirh *d)
 	case PK_NS:
 		if ((rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg))))
 			return rc;
+		if (p->rooted)
+			rc = dir_add(d, ".podfs", t);
 		for (size_t i = 0; !rc && i < pl->n; i++)
 			rc = dir_add(d, pl->pods[i].name,
 				     pl->pods[i].created ? pl->pods[i].created : t);
@@ -371,7 +398,9 @@ static int dir_fill(struct dirh *d)
 			rc = dir_add(d, pfs_container_files[i], t);
 		return rc;
 	case PK_EXEC_DIR:
-		return dir_add(d, "new", t);
+		if ((rc = dir_add(d, "new", t)))
+			return rc;
+		return exec_list(p, dir_add_name, d);
 	case PK_EXEC_SESSION:
 		for (size_t i = 0; !rc && pfs_exec_session_files[i]; i++)
 			rc = dir_add(d, pfs_exec_session_files[i], t);
@@ -427,24 +456,26 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
-	dir_track(d, 1);
-	if (fuse_reply_open(req, fi)) {
-		dir_track(d, 0);
-		dir_free(d);
-	}
+	fi->fh = handle_add(&d->hd, FHK_DIR, dir_destroy);
+	if (fuse_reply_open(req, fi))
+		handle_remove(fi->fh);
 }
 
 static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		       struct fuse_file_info *fi, int plus)
 {
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct dirh *d = (struct dirh *)handle_get(fi->fh);
 	char *buf;
 	size_t used = 0;
 
+	if (!d) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	if (size > 1 << 20)
 		size = 1 << 20;
 	if (!(buf = malloc(size))) {
+		handle_put(&d->hd);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -495,6 +526,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	handle_put(&d->hd);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -515,97 +547,15 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	(void)ino;
-	dir_track((struct dirh *)(uintptr_t)fi->fh, 0);
-	dir_free((struct dirh *)(uintptr_t)fi->fh);
+	handle_remove(fi->fh);
 	fuse_reply_err(req, 0);
 }
 
 /* ---- files ---- */
 
-/* Snapshot handles are not raw pointers in fi->fh: the kernel may send
- * RELEASE while a READ of the same handle is still being answered (seen
- * when the reader dies of SIGPIPE), so a worker could reply from freed
- * memory.  They live in a table under an id instead; fi->fh is that id
- * shifted left with the low bit set, which no (aligned) stream handle
- * pointer has.  A read holds a reference while it replies. */
-#define SNAP_SLOTS 1024
-
-struct snap_ref {
-	uint64_t id;
-	struct snapshot *s;
-	int refs;
-	struct snap_ref *next;
-};
-
-static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct snap_ref *snap_tab[SNAP_SLOTS];
-static uint64_t snap_next_id = 1;
-
-static int is_snapshot_fh(uint64_t fh)
+static void snap_destroy(struct handle *h)
 {
-	return fh & 1;
-}
-
-static uint64_t snap_register(struct snapshot *s)
-{
-	struct snap_ref *r = calloc(1, sizeof(*r));
-	uint64_t id;
-
-	if (!r)
-		return 0;
-	pthread_mutex_lock(&snap_lock);
-	id = snap_next_id++;
-	r->id = id;
-	r->s = s;
-	r->refs = 1;
-	r->next = snap_tab[id % SNAP_SLOTS];
-	snap_tab[id % SNAP_SLOTS] = r;
-	pthread_mutex_unlock(&snap_lock);
-	return id << 1 | 1;
-}
-
-/* Caller holds snap_lock. */
-static struct snap_ref **snap_find(uint64_t fh)
-{
-	uint64_t id = fh >> 1;
-	struct snap_ref **pp = &snap_tab[id % SNAP_SLOTS];
-
-	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->id == id)
-			return pp;
-	return NULL;
-}
-
-static struct snap_ref *snap_get(uint64_t fh)
-{
-	struct snap_ref **pp, *r = NULL;
-
-	pthread_mutex_lock(&snap_lock);
-	if ((pp = snap_find(fh))) {
-		r = *pp;
-		r->refs++;
-	}
-	pthread_mutex_unlock(&snap_lock);
-	return r;
-}
-
-/* Drop a reference; unlink: also remove it from the table (release). */
-static void snap_put(uint64_t fh, struct snap_ref *r, int unlink)
-{
-	struct snap_ref **pp;
-	int last;
-
-	pthread_mutex_lock(&snap_lock);
-	if (unlink && (pp = snap_find(fh)) && *pp == r) {
-		*pp = r->next;
-		r->refs--;	/* the table's own reference */
-	}
-	last = --r->refs == 0;
-	pthread_mutex_unlock(&snap_lock);
-	if (last) {
-		snapshot_free(r->s);
-		free(r);
-	}
+	snapshot_free((struct snapshot *)h);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -625,6 +575,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	if (p.kind >= PK_EXEC_NEW && p.kind <= PK_EXEC_EXITCODE) {
+		exec_open(req, &p, fi);
+		return;
+	}
+	if (p.kind == PK_PORT || p.kind == PK_PROXY_FILE) {
+		(p.kind == PK_PORT ? ports_open : proxy_open)(req, &p, fi);
+		return;
+	}
 	if (!snapshot_is_kind(p.kind)) {
 		streams_open(req, &p, fi);
 		return;
@@ -639,26 +597,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (!s->log)
 		tree_set_size(ino, (off_t)s->len);
-	if (!(fh = snap_register(s))) {
-		snapshot_free(s);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fi->fh = fh;
+	fi->fh = fh = handle_add(&s->hd, FHK_SNAPSHOT, snap_destroy);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi)) {
-		struct snap_ref *r = snap_get(fh);
-
-		if (r)
-			snap_put(fh, r, 1);
-	}
+	if (fuse_reply_open(req, fi))
+		handle_remove(fh);	/* the opener was interrupted */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct snap_ref *r;
 	struct snapshot *s;
 	const char *data;
 	char *tofree;
@@ -666,22 +614,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)ino;
-	if (!is_snapshot_fh(fi->fh)) {
+	TRACE("read %lu size %zu off %lld", (unsigned long)ino, size, (long long)off);
+	if (fh_kind(fi->fh) == FHK_EXEC) {
+		exec_read(req, size, off, fi);
+		return;
+	}
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_read(req, size, fi);
 		return;
 	}
-	if (!(r = snap_get(fi->fh))) {
+	if (!(s = (struct snapshot *)handle_get(fi->fh))) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	s = r->s;
 	rc = snapshot_read(podfs, s, off, size, &data, &n, &tofree);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_buf(req, data, n);
 	free(tofree);
-	snap_put(fi->fh, r, 0);
+	handle_put(&s->hd);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -689,7 +641,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	(void)ino;
 	(void)off;
-	if (!is_snapshot_fh(fi->fh)) {
+	TRACE("write %lu size %zu", (unsigned long)ino, size);
+	if (fh_kind(fi->fh) == FHK_EXEC) {
+		exec_write(req, buf, size, off, fi);
+		return;
+	}
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_write(req, buf, size, fi);
 		return;
 	}
@@ -705,15 +662,17 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct snap_ref *r;
-
 	(void)ino;
-	if (!is_snapshot_fh(fi->fh)) {
+	TRACE("release %lu", (unsigned long)ino);
+	if (fh_kind(fi->fh) == FHK_EXEC) {
+		exec_release(req, fi);
+		return;
+	}
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_release(req, fi);
 		return;
 	}
-	if ((r = snap_get(fi->fh)))
-		snap_put(fi->fh, r, 1);
+	handle_remove(fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -721,13 +680,62 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
 	(void)ino;
-	if (!is_snapshot_fh(fi->fh)) {
+	TRACE("poll %lu", (unsigned long)ino);
+	if (fh_kind(fi->fh) == FHK_EXEC) {
+		exec_poll(req, fi, ph);
+		return;
+	}
+	if (fh_kind(fi->fh) == FHK_STREAM) {
 		streams_poll(req, fi, ph);
 		return;
 	}
 	if (ph)
 		fuse_pollhandle_destroy(ph);
 	fuse_reply_poll(req, POLLIN | POLLRDNORM);
+}
+
+/* mkdir and rmdir exist only for exec sessions. */
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct pfs_path pp, c;
+	struct nodeinfo ni;
+	struct fuse_entry_param e;
+	fuse_ino_t ino;
+	int rc;
+
+	(void)mode;
+	TRACE("mkdir %lu %s", (unsigned long)parent, name);
+	if ((rc = tree_get(parent, &pp)) || (rc = check_exists(&pp, &ni)))
+		goto fail;
+	if (pp.kind != PK_EXEC_DIR) {
+		rc = -EPERM;
+		goto fail;
+	}
+	if ((rc = pfs_child(&pp, name, &c)) == -ENOENT)
+		rc = -EINVAL;	/* not a name a session can have */
+	if (rc || (rc = exec_mkdir(&c)))
+		goto fail;
+	if (!(ino = tree_ref(&c, 1))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	fill_entry(&c, ino, &ni, &e);
+	if (fuse_reply_entry(req, &e))
+		tree_forget(ino, 1);
+	return;
+fail:
+	fuse_reply_err(req, -rc);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pfs_path pp, c;
+	int rc;
+
+	TRACE("rmdir %lu %s", (unsigned long)parent, name);
+	if (!(rc = tree_get(parent, &pp)) && !(rc = pfs_child(&pp, name, &c)))
+		rc = pp.kind == PK_EXEC_DIR ? exec_rmdir(&c) : -EPERM;
+	fuse_reply_err(req, -rc);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -767,29 +775,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_destroy(void *userdata)
 {
-	/* main() shuts the stream side down after the loop, once.  Here: the
-	 * directory and snapshot handles whose release never came (the
-	 * session ended with files open); no request runs any more. */
+	/* main() shuts the stream side down after the loop, once. */
 	(void)userdata;
-	pthread_mutex_lock(&dirs_lock);
-	while (dirs_open) {
-		struct dirh *d = dirs_open;
-
-		dirs_open = d->next;
-		dir_free(d);
-	}
-	pthread_mutex_unlock(&dirs_lock);
-	pthread_mutex_lock(&snap_lock);
-	for (size_t i = 0; i < SNAP_SLOTS; i++) {
-		while (snap_tab[i]) {
-			struct snap_ref *r = snap_tab[i];
-
-			snap_tab[i] = r->next;
-			snapshot_free(r->s);
-			free(r);
-		}
-	}
-	pthread_mutex_unlock(&snap_lock);
 }
 
 const struct fuse_lowlevel_ops podfs_ops = {
@@ -811,4 +798,6 @@ const struct fuse_lowlevel_ops podfs_ops = {
 	.release = op_release,
 	.poll = op_poll,
 	.statfs = op_statfs,
+	.mkdir = op_mkdir,
+	.rmdir = op_rmdir,
 };

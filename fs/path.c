@@ -121,6 +121,22 @@ void pfs_root(struct pfs_path *out)
 	out->kind = PK_ROOT;
 }
 
+int pfs_root_ns(struct pfs_path *out, const char *ns)
+{
+	pfs_root(out);
+	if (!ns || !pfs_valid_label(ns))
+		return -ENOENT;
+	out->kind = PK_NS;
+	out->rooted = 1;
+	strcpy(out->ns, ns);	/* a valid label fits */
+	return 0;
+}
+
+int pfs_is_root(const struct pfs_path *p)
+{
+	return p->kind == PK_ROOT || (p->kind == PK_NS && p->rooted);
+}
+
 static int copy_name(char *dst, size_t cap, const char *src)
 {
 	size_t n = strlen(src);
@@ -203,6 +219,12 @@ int pfs_child(const struct pfs_path *parent, const char *name,
 		out->kind = PK_META_STATUS;
 		return 0;
 	case PK_NS:
+		if (parent->rooted && !strcmp(name, ".podfs")) {
+			/* The namespace is the mount root: .podfs lives here,
+			 * and no pod can be called that. */
+			out->kind = PK_META_DIR;
+			return 0;
+		}
 		if (!pfs_valid_subdomain(name))
 			return -ENOENT;
 		out->kind = PK_POD;
@@ -406,13 +428,17 @@ int pfs_format(const struct pfs_path *p, char *buf, size_t len)
 void pfs_parent(const struct pfs_path *p, struct pfs_path *out)
 {
 	*out = *p;
+	if (p->rooted && (p->kind == PK_NS || p->kind == PK_META_DIR)) {
+		/* The root's parent is the root; ns stays as the root's. */
+		out->kind = PK_NS;
+		return;
+	}
 	switch (p->kind) {
 	case PK_ROOT: case PK_META_DIR: case PK_NS: case PK_NONE: case PK__COUNT:
 		pfs_root(out);
 		return;
 	case PK_META_STATUS:
-		pfs_root(out);
-		out->kind = PK_META_DIR;
+		out->kind = PK_META_DIR;	/* keeps a rooted namespace */
 		return;
 	case PK_POD:
 		out->kind = PK_NS;

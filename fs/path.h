@@ -59,10 +59,21 @@ struct pfs_path {
 	char exec_id[PFS_LABEL_MAX + 1];
 	int proxy_port;			/* PK_PROXY_PORT, PK_PROXY_FILE */
 	char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE: "a/b/c", no leading '/' */
+	int rooted;			/* -o namespace=: the mount root is the
+					 * namespace ns, not the cluster */
 };
 
 /* Root node. */
 void pfs_root(struct pfs_path *out);
+
+/* Root node of a mount of one namespace (-o namespace=NS): a PK_NS node
+ * with `rooted` set, whose children are its pods and ".podfs".  Every node
+ * below it inherits `rooted`; its parent is itself.  -ENOENT when ns is not
+ * a namespace name. */
+int pfs_root_ns(struct pfs_path *out, const char *ns);
+
+/* Is p the root of its mount (PK_ROOT, or the rooted namespace)? */
+int pfs_is_root(const struct pfs_path *p);
 
 /* The child `name` of `parent`.  Returns 0, -ENOENT when no such node can
  * exist (including names that cannot be Kubernetes names, "." and ".."),

@@ -478,7 +478,6 @@ int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
 
 	if (!s)
 		return -ENOMEM;
-	s->base.type = FH_SNAPSHOT;
 	if ((rc = fetch(fs, p, &s->data, &s->len))) {
 		free(s);
 		return rc;
@@ -598,7 +597,6 @@ int snapshot_open(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
 		return snapshot_fetch(fs, p, out);
 	if (!(s = calloc(1, sizeof(*s))))
 		return -ENOMEM;
-	s->base.type = FH_SNAPSHOT;
 	if (!(lb = logbuf_find(ino, p))) {
 		free(s);
 		return -ENOMEM;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "fs/path.h"
+#include "fs/handles.h"
 #include "fs/streams.h"
 
 struct podfs;
@@ -20,7 +21,7 @@ struct cJSON;
 struct logbuf;
 
 struct snapshot {
-	struct fh_base base;	/* FH_SNAPSHOT */
+	struct handle hd;	/* first: the open-file table entry */
 	char *data;		/* fixed snapshots */
 	size_t len;
 	struct logbuf *log;	/* `log`: shared by the inode's open handles */

@@ -32,11 +32,14 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <linux/fuse.h>
 
 #include "fs/fs.h"
+#include "fs/handles.h"
 #include "fs/path.h"
 #include "stream/log.h"
 #include "stream/mux.h"
+#include "stream/pod.h"
 #include "stream/session.h"
 
 #define LINGER_MS 2000
@@ -54,7 +57,7 @@ struct preq {			/* a parked read or write */
 struct attach;
 
 struct sfh {
-	struct fh_base base;
+	struct handle hd;		/* first: the table entry */
 	enum sfh_kind kind;
 	pthread_mutex_t lock;
 	struct session *sess;
@@ -69,10 +72,7 @@ struct sfh {
 	struct sfh *wnext;
 	void (*on_release)(void *ud);
 	void *rel_ud;
-	uint64_t id;			/* fi->fh is id << 2 | 2 */
-	int refs;			/* (fh_lock) the table's + each running op's */
 	int closed;			/* released: park nothing more */
-	struct sfh *tnext;
 };
 
 /* The writer handles of one input buffer: told when the buffer drains. */
@@ -99,70 +99,24 @@ static pthread_t janitor;
 static int janitor_started, janitor_stop;
 static pthread_cond_t janitor_cond = PTHREAD_COND_INITIALIZER;
 
-/* ---- the handle table ----
- * fi->fh is an id, not a pointer: the kernel may send RELEASE for a file
- * while we still run a READ of it (the reader was killed), so every
- * operation looks its handle up and holds a reference while it runs, and
- * interrupt callbacks carry the id too. */
-#define FH_SLOTS 1024
-
-static pthread_mutex_t fh_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sfh *fh_tab[FH_SLOTS];
-static uint64_t fh_next_id = 1;
-
-static uint64_t sfh_register(struct sfh *h)
-{
-	pthread_mutex_lock(&fh_lock);
-	h->id = fh_next_id++;
-	h->refs = 1;
-	h->tnext = fh_tab[h->id % FH_SLOTS];
-	fh_tab[h->id % FH_SLOTS] = h;
-	pthread_mutex_unlock(&fh_lock);
-	return h->id << 2 | 2;
-}
-
-static struct sfh *sfh_ref(uint64_t fh)
-{
-	uint64_t id = fh >> 2;
-	struct sfh *h;
-
-	pthread_mutex_lock(&fh_lock);
-	for (h = fh_tab[id % FH_SLOTS]; h; h = h->tnext)
-		if (h->id == id)
-			break;
-	if (h)
-		h->refs++;
-	pthread_mutex_unlock(&fh_lock);
-	return h;
-}
+/* ---- handles ---- */
 
 static void sfh_free(struct sfh *h);
 
-static void sfh_unref(struct sfh *h)
+static void sfh_destroy(struct handle *hd)
 {
-	int last;
-
-	pthread_mutex_lock(&fh_lock);
-	last = --h->refs == 0;
-	pthread_mutex_unlock(&fh_lock);
-	if (last)
-		sfh_free(h);
+	sfh_free((struct sfh *)hd);
 }
 
-/* Take the handle out of the table; it is freed when the last running
- * operation drops its reference. */
-static void sfh_unlink(struct sfh *h)
+/* The handle of fi->fh with a reference, NULL once released. */
+static struct sfh *sfh_ref(uint64_t fh)
 {
-	struct sfh **pp;
+	return (struct sfh *)handle_get(fh);
+}
 
-	pthread_mutex_lock(&fh_lock);
-	for (pp = &fh_tab[h->id % FH_SLOTS]; *pp; pp = &(*pp)->tnext) {
-		if (*pp == h) {
-			*pp = h->tnext;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fh_lock);
+static void sfh_unref(struct sfh *h)
+{
+	handle_put(&h->hd);
 }
 
 /* ---- parked requests ---- */
@@ -263,7 +217,7 @@ static int sfh_reader_open(struct sfh *h, struct chanbuf *b, int shared)
  * went through). */
 static void sfh_flush_writes_locked(struct sfh *h)
 {
-	int ended = chanbuf_finished(h->wb, NULL);
+	int werr = 0, ended = chanbuf_finished(h->wb, &werr);
 
 	while (h->writes) {
 		struct preq *p = h->writes;
@@ -278,7 +232,7 @@ static void sfh_flush_writes_locked(struct sfh *h)
 		if (p->off == p->len || p->off > 0)
 			fuse_reply_write(p->req, p->off);
 		else
-			fuse_reply_err(p->req, EPIPE);
+			fuse_reply_err(p->req, werr ? werr : EPIPE);
 		free(p->data);
 		free(p);
 	}
@@ -399,49 +353,22 @@ static void attach_on_end(void *ud, struct session *s)
 /* The container's spec: does it take stdin, does it run with a tty? */
 static int container_spec(const struct pfs_path *p, int *in, int *tty, char *err, size_t errlen)
 {
-	char path[1024];
-	struct rest_resp r;
-	cJSON *pod, *list, *c;
-	int found = 0, e;
-	const char *lists[] = { "containers", "initContainers", "ephemeralContainers" };
+	cJSON *pod;
+	const cJSON *c;
+	int e = pod_fetch(fs->rest, p->ns, p->pod, &pod, err, errlen);
 
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", p->ns, p->pod);
-	e = rest_get(fs->rest, path, &r);
-	if (e < 0) {
-		snprintf(err, errlen, "%s", r.msg);
-		rest_resp_free(&r);
+	if (e < 0)
 		return e;
-	}
-	if (r.code != 200) {
-		snprintf(err, errlen, "%s", r.msg);
-		rest_resp_free(&r);
-		return -http_errno(r.code);
-	}
-	pod = cJSON_ParseWithLength(r.body, r.len);
-	rest_resp_free(&r);
-	if (!pod) {
-		snprintf(err, errlen, "malformed pod object from the server");
-		return -EIO;
-	}
-	for (size_t i = 0; i < 3 && !found; i++) {
-		list = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), lists[i]);
-		cJSON_ArrayForEach(c, list) {
-			cJSON *name = cJSON_GetObjectItem(c, "name");
-
-			if (cJSON_IsString(name) && !strcmp(name->valuestring, p->container)) {
-				*in = cJSON_IsTrue(cJSON_GetObjectItem(c, "stdin"));
-				*tty = cJSON_IsTrue(cJSON_GetObjectItem(c, "tty"));
-				found = 1;
-				break;
-			}
-		}
+	c = pod_container(pod, p->container, 0);
+	if (c) {
+		*in = cJSON_IsTrue(cJSON_GetObjectItem(c, "stdin"));
+		*tty = cJSON_IsTrue(cJSON_GetObjectItem(c, "tty"));
+	} else {
+		snprintf(err, errlen, "container %s not found in pod %s", p->container, p->pod);
+		e = -ENOENT;
 	}
 	cJSON_Delete(pod);
-	if (!found) {
-		snprintf(err, errlen, "container %s not found in pod %s", p->container, p->pod);
-		return -ENOENT;
-	}
-	return 0;
+	return e;
 }
 
 /* Only once the session ended (its callbacks are over) or never started. */
@@ -666,7 +593,6 @@ static struct sfh *sfh_new(enum sfh_kind kind)
 
 	if (!h)
 		return NULL;
-	h->base.type = FH_STREAM;
 	h->kind = kind;
 	pthread_mutex_init(&h->lock, NULL);
 	h->reads_tail = &h->reads;
@@ -699,13 +625,24 @@ static void sfh_free(struct sfh *h)
 	free(h);
 }
 
+/* FOPEN_STREAM, which libfuse 3.14 cannot express in fuse_file_info, so
+ * the open reply is built here (it is just a fuse_open_out).  Without it a
+ * regular file has a file position, and the kernel serialises read() and
+ * write() on one open file through its position lock: a read parked for
+ * data would block the write of the same fd that the data answers (a
+ * read-write Ports/<port> file used by two threads deadlocks). */
 static void reply_open(fuse_req_t req, struct sfh *h, struct fuse_file_info *fi)
 {
-	fi->fh = sfh_register(h);
+	struct fuse_open_out o;
+
+	fi->fh = handle_add(&h->hd, FHK_STREAM, sfh_destroy);
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	memset(&o, 0, sizeof(o));
+	o.fh = fi->fh;
+	o.open_flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM;
+	if (fuse_reply_buf(req, (const char *)&o, sizeof(o)) == -ENOENT) {
 		/* the opener was interrupted: nobody will release this handle */
 		streams_release(NULL, fi);
 	}
@@ -897,6 +834,7 @@ static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_f
 {
 	struct preq *p;
 	size_t n = 0;
+	int werr = 0;
 
 	if (!h->wb) {
 		fuse_reply_err(req, EBADF);
@@ -904,9 +842,14 @@ static void do_write(fuse_req_t req, const char *buf, size_t size, struct fuse_f
 	}
 	fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)fi->fh);
 	pthread_mutex_lock(&h->lock);
-	if (h->closed || chanbuf_finished(h->wb, NULL)) {
+	if (h->closed) {
 		pthread_mutex_unlock(&h->lock);
-		fuse_reply_err(req, EPIPE);
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (chanbuf_finished(h->wb, &werr)) {
+		pthread_mutex_unlock(&h->lock);
+		fuse_reply_err(req, werr ? werr : EPIPE);	/* e.g. a refused port */
 		return;
 	}
 	if (!h->writes)
@@ -997,7 +940,6 @@ void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 			fuse_reply_err(req, 0);
 		return;
 	}
-	sfh_unlink(h);
 	if (h->ws)
 		wset_remove(h->ws, h);
 	/* Nothing parked may be left unanswered. */
@@ -1024,7 +966,7 @@ void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 	if (h->on_release)
 		h->on_release(h->rel_ud);
 	sfh_unref(h);		/* ours */
-	sfh_unref(h);		/* the table's: freed now or after the last running op */
+	handle_remove(fi->fh);	/* the table's: freed now or after the last running op */
 	if (req)
 		fuse_reply_err(req, 0);
 }

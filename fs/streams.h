@@ -10,13 +10,6 @@
 struct podfs;
 struct pfs_path;
 
-/* File handles (fi->fh) of every kind start with this, so ops.c can tell
- * a snapshot handle from a stream handle. */
-enum fh_type { FH_SNAPSHOT = 1, FH_STREAM = 2 };
-struct fh_base {
-	enum fh_type type;
-};
-
 int streams_init(struct podfs *fs);
 void streams_shutdown(void);
 

@@ -50,6 +50,11 @@ int tree_init(void)
 	return 0;
 }
 
+void tree_set_root(const struct pfs_path *p)
+{
+	root.path = *p;
+}
+
 void tree_destroy(void)
 {
 	pthread_mutex_lock(&lock);
@@ -92,7 +97,7 @@ fuse_ino_t tree_ref(const struct pfs_path *p, uint64_t nref)
 	unsigned h;
 	fuse_ino_t ino;
 
-	if (p->kind == PK_ROOT)
+	if (pfs_is_root(p))
 		return FUSE_ROOT_ID;
 	if (pfs_format(p, key, sizeof(key)))
 		return 0;
@@ -126,7 +131,7 @@ fuse_ino_t tree_find(const struct pfs_path *p)
 	struct node *n;
 	fuse_ino_t ino = 0;
 
-	if (p->kind == PK_ROOT)
+	if (pfs_is_root(p))
 		return FUSE_ROOT_ID;
 	if (pfs_format(p, key, sizeof(key)))
 		return 0;

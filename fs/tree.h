@@ -11,6 +11,9 @@
 #include "fs/path.h"
 
 int tree_init(void);
+/* Make root (pfs_root_ns) the node of FUSE_ROOT_ID; call after tree_init,
+ * before mounting. */
+void tree_set_root(const struct pfs_path *root);
 void tree_destroy(void);
 
 /* The node for p, created if new, its lookup count raised by n (0 = just

@@ -14,7 +14,19 @@
  *
  * tokenFile is re-read when its mtime/size/inode change, checked at most
  * every AUTH_TOKEN_RECHECK seconds under a mutex, because bound service
- * account tokens rotate.  The token itself is never logged. */
+ * account tokens rotate.  The token itself is never logged.
+ *
+ * exec plugins (credplugin.c) run when a credential is needed and none is
+ * cached or the cached one passed its expirationTimestamp.  One run at a
+ * time: other threads wait on a condition variable and share its result
+ * (or its error) instead of starting their own.  The mutex is not held
+ * while the plugin runs, so a token-only caller is never stuck behind it.
+ *
+ * A 401 makes the caller ask auth_refresh() with the generation of the
+ * credential it sent: if the credential changed since, retry with the new
+ * one; else drop the plugin's cached credential (or re-read tokenFile at
+ * once) and retry if that can change anything.  Generations keep a burst
+ * of 401s from many threads down to one plugin run. */
 #include "stream/auth.h"
 
 #include <errno.h>
@@ -27,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "stream/credplugin.h"
 #include "stream/log.h"
 
 #define AUTH_TOKEN_RECHECK 5		/* seconds between tokenFile stat()s */
@@ -53,6 +66,22 @@ struct auth {
 	struct timespec mtime;
 	off_t size;
 	ino_t ino;
+
+	unsigned gen;		/* bumped whenever the credential changes */
+	char lasterr[512];	/* last credential failure, for callers' messages */
+
+	/* exec plugin (immutable after auth_new) */
+	struct kc_exec *exec;
+	char *exec_info;	/* KUBERNETES_EXEC_INFO */
+	long exec_timeout_ms;
+	/* its cached result, under mu */
+	pthread_cond_t cv;
+	int running;
+	unsigned long runs;	/* completed runs */
+	int x_valid;
+	struct cred_result x;
+	int x_err;		/* -errno of the last failed run */
+	char x_msg[512];
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -189,7 +218,9 @@ struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
 	a->recheck = AUTH_TOKEN_RECHECK;
+	a->exec_timeout_ms = 10000;
 	if (parse_server(a, kc, err, errlen) < 0) {
 		auth_free(a);
 		return NULL;
@@ -234,6 +265,11 @@ struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen)
 		}
 		a->checked = time(NULL);
 	}
+	if (kc->exec && !a->token && !a->token_file && !a->basic && !a->cert.len) {
+		if (!(a->exec = credplugin_exec_dup(kc->exec)) ||
+		    !(a->exec_info = credplugin_exec_info(kc)))
+			goto oom;
+	}
 	if (a->insecure)
 		pwarn("TLS verification is off for cluster %s (insecure-skip-tls-verify): "
 		      "the server's identity is not checked", a->server);
@@ -263,13 +299,17 @@ void auth_free(struct auth *a)
 	str_wipe(&a->basic);
 	str_wipe(&a->token);
 	free(a->token_file);
+	credplugin_exec_free(a->exec);
+	free(a->exec_info);
+	cred_result_free(&a->x);
+	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 
 /* Re-read tokenFile if it changed; called with a->mu held.  A failed read
  * keeps the previous token: a rotation in progress must not log us out. */
-static void token_refresh_locked(struct auth *a)
+static void token_refresh_locked(struct auth *a, int force)
 {
 	struct stat st;
 	time_t now = time(NULL);
@@ -277,15 +317,15 @@ static void token_refresh_locked(struct auth *a)
 	char *buf;
 	size_t n;
 
-	if (!a->token_file || (a->token && now - a->checked < a->recheck &&
-			       now >= a->checked))
+	if (!a->token_file || (!force && a->token && now - a->checked < a->recheck &&
+					 now >= a->checked))
 		return;
 	a->checked = now;
 	if (stat(a->token_file, &st) < 0) {
 		pwarn("tokenFile %s: %s (keeping the previous token)", a->token_file, strerror(errno));
 		return;
 	}
-	if (a->token && st.st_mtim.tv_sec == a->mtime.tv_sec &&
+	if (!force && a->token && st.st_mtim.tv_sec == a->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == a->mtime.tv_nsec && st.st_size == a->size && st.st_ino == a->ino)
 		return;
 	f = fopen(a->token_file, "rb");
@@ -309,28 +349,105 @@ static void token_refresh_locked(struct auth *a)
 		free(buf);
 		return;
 	}
-	str_wipe(&a->token);
-	a->token = buf;
 	a->mtime = st.st_mtim;
 	a->size = st.st_size;
 	a->ino = st.st_ino;
+	/* a forced re-read (after a 401) must not fake a change: a retry
+	 * with the same token is pointless */
+	if (a->token && !strcmp(a->token, buf)) {
+		OPENSSL_cleanse(buf, n);
+		free(buf);
+		return;
+	}
+	str_wipe(&a->token);
+	a->token = buf;
+	a->gen++;
 	pinfo("tokenFile %s re-read", a->token_file);
 }
 
-int auth_header(struct auth *a, char *buf, size_t len)
+static int x_fresh(const struct auth *a)
+{
+	return a->x_valid && (!a->x.expiry || time(NULL) < a->x.expiry);
+}
+
+/* Make sure the plugin's credential is cached and not expired, running
+ * the plugin if needed.  Called and returns with a->mu held; drops it while
+ * the plugin runs.  Threads that find a run in progress wait for it and
+ * take its result, so a burst of callers costs one run. */
+static int exec_ensure_locked(struct auth *a)
+{
+	struct cred_result r;
+	char msg[sizeof(a->x_msg)];
+	long timeout;
+	int rc;
+
+	for (;;) {
+		if (x_fresh(a))
+			return 0;
+		if (a->running) {
+			unsigned long seen = a->runs;
+
+			while (a->running)
+				pthread_cond_wait(&a->cv, &a->mu);
+			if (a->runs != seen && !a->x_valid) {
+				snprintf(a->lasterr, sizeof(a->lasterr), "%s", a->x_msg);
+				return a->x_err;
+			}
+			continue;
+		}
+		a->running = 1;
+		timeout = a->exec_timeout_ms;
+		pthread_mutex_unlock(&a->mu);
+		pdebug("running exec plugin %s", a->exec->command);
+		rc = credplugin_run(a->exec, a->exec_info, timeout, &r, msg, sizeof(msg));
+		pthread_mutex_lock(&a->mu);
+		a->running = 0;
+		a->runs++;
+		if (rc == 0) {
+			cred_result_free(&a->x);
+			a->x = r;
+			a->x_valid = 1;
+			a->gen++;
+			if (r.expiry && r.expiry <= time(NULL))
+				pwarn("exec plugin %s returned a credential that has already expired",
+				      a->exec->command);
+		} else {
+			/* an expired credential is no fallback; one without expiry
+			 * was dropped by a 401 already */
+			cred_result_free(&a->x);
+			a->x_valid = 0;
+			a->x_err = rc;
+			snprintf(a->x_msg, sizeof(a->x_msg), "%s", msg);
+			snprintf(a->lasterr, sizeof(a->lasterr), "%s", msg);
+			pwarn("%s", msg);
+		}
+		pthread_cond_broadcast(&a->cv);
+		return rc;
+	}
+}
+
+/* The credential of the next request, with a->mu held: refreshes tokenFile
+ * or the plugin as needed. */
+static int cred_locked(struct auth *a)
+{
+	token_refresh_locked(a, 0);
+	if (a->token || a->basic || !a->exec)
+		return 0;
+	return exec_ensure_locked(a);
+}
+
+/* The header for the current credential into buf, with a->mu held. */
+static int header_locked(struct auth *a, char *buf, size_t len)
 {
 	int n = 0;
 
-	if (!len)
-		return -EINVAL;
 	buf[0] = 0;
-	pthread_mutex_lock(&a->mu);
-	token_refresh_locked(a);
 	if (a->token)
 		n = snprintf(buf, len, "Authorization: Bearer %s", a->token);
 	else if (a->basic)
 		n = snprintf(buf, len, "Authorization: %s", a->basic);
-	pthread_mutex_unlock(&a->mu);
+	else if (a->exec && a->x_valid && a->x.token)
+		n = snprintf(buf, len, "Authorization: Bearer %s", a->x.token);
 	if (n < 0 || (size_t)n >= len) {
 		OPENSSL_cleanse(buf, len);
 		buf[0] = 0;
@@ -339,7 +456,27 @@ int auth_header(struct auth *a, char *buf, size_t len)
 	return 0;
 }
 
+int auth_header(struct auth *a, char *buf, size_t len)
+{
+	int rc;
+
+	if (!len)
+		return -EINVAL;
+	buf[0] = 0;
+	pthread_mutex_lock(&a->mu);
+	rc = cred_locked(a);
+	if (rc == 0)
+		rc = header_locked(a, buf, len);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
 int auth_apply(struct auth *a, CURL *h, struct curl_slist **hdrs)
+{
+	return auth_apply_gen(a, h, hdrs, NULL);
+}
+
+int auth_apply_gen(struct auth *a, CURL *h, struct curl_slist **hdrs, unsigned *gen)
 {
 	CURLcode rc = CURLE_OK;
 	char line[AUTH_MAX_TOKEN + 64];
@@ -352,26 +489,50 @@ int auth_apply(struct auth *a, CURL *h, struct curl_slist **hdrs)
 		struct curl_blob b = { a->ca.data, a->ca.len, CURL_BLOB_COPY };
 		SET(CURLOPT_CAINFO_BLOB, &b);
 	}
-	if (a->cert.len && a->key.len) {
-		struct curl_blob c = { a->cert.data, a->cert.len, CURL_BLOB_COPY };
-		struct curl_blob k = { a->key.data, a->key.len, CURL_BLOB_COPY };
-		SET(CURLOPT_SSLCERTTYPE, "PEM");
-		SET(CURLOPT_SSLCERT_BLOB, &c);
-		SET(CURLOPT_SSLKEYTYPE, "PEM");
-		SET(CURLOPT_SSLKEY_BLOB, &k);
-	}
 	if (a->connect_to)
 		SET(CURLOPT_CONNECT_TO, a->connect_to);
 	if (a->proxy)
 		SET(CURLOPT_PROXY, a->proxy);
-#undef SET
 	if (rc != CURLE_OK) {
 		perr("curl option for cluster %s refused: %s", a->server, curl_easy_strerror(rc));
 		return -EINVAL;
 	}
-	if (!hdrs)
-		return 0;
-	if ((r = auth_header(a, line, sizeof(line))) < 0)
+
+	/* the credential: static, tokenFile or the plugin's, read under the
+	 * lock so the certificate, the header and the generation match */
+	pthread_mutex_lock(&a->mu);
+	if ((r = cred_locked(a)) < 0) {
+		pthread_mutex_unlock(&a->mu);
+		return r;
+	}
+	{
+		const struct kc_blob *cert = &a->cert, *key = &a->key;
+
+		if (!cert->len && a->exec && a->x_valid) {
+			cert = &a->x.cert;
+			key = &a->x.key;
+		}
+		if (cert->len && key->len) {
+			struct curl_blob c = { cert->data, cert->len, CURL_BLOB_COPY };
+			struct curl_blob k = { key->data, key->len, CURL_BLOB_COPY };
+			SET(CURLOPT_SSLCERTTYPE, "PEM");
+			SET(CURLOPT_SSLCERT_BLOB, &c);
+			SET(CURLOPT_SSLKEYTYPE, "PEM");
+			SET(CURLOPT_SSLKEY_BLOB, &k);
+		}
+	}
+#undef SET
+	line[0] = 0;
+	r = hdrs ? header_locked(a, line, sizeof(line)) : 0;
+	if (gen)
+		*gen = a->gen;
+	pthread_mutex_unlock(&a->mu);
+	if (rc != CURLE_OK) {
+		perr("curl refused the client certificate for cluster %s: %s", a->server,
+		     curl_easy_strerror(rc));
+		return -EINVAL;
+	}
+	if (r < 0 || !hdrs)
 		return r;
 	if (line[0]) {
 		struct curl_slist *n = curl_slist_append(*hdrs, line);
@@ -389,6 +550,50 @@ int auth_apply(struct auth *a, CURL *h, struct curl_slist **hdrs)
 	}
 	return 0;
 }
+
+int auth_refresh(struct auth *a, unsigned gen)
+{
+	int retry = 0;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->gen != gen) {
+		retry = 1;		/* someone else has a new credential already */
+	} else if (a->token || a->basic) {
+		if (a->token_file) {
+			token_refresh_locked(a, 1);
+			retry = a->gen != gen;
+		}
+	} else if (a->exec) {
+		/* the server refused the plugin's credential although it had
+		 * not expired (revoked, or no expirationTimestamp): run again */
+		pinfo("the API server refused the credential of exec plugin %s (401): "
+		      "running it again", a->exec->command);
+		a->x_valid = 0;
+		a->gen++;
+		retry = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return retry;
+}
+
+int auth_error(struct auth *a, char *buf, size_t len)
+{
+	if (!len)
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	snprintf(buf, len, "%s", a->lasterr[0] ? a->lasterr : "no credential");
+	pthread_mutex_unlock(&a->mu);
+	return 0;
+}
+
+void auth_set_exec_timeout(struct auth *a, long timeout_ms)
+{
+	pthread_mutex_lock(&a->mu);
+	a->exec_timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+	pthread_mutex_unlock(&a->mu);
+}
+
+int auth_has_exec(const struct auth *a) { return a->exec != NULL; }
 
 void auth_set_token_recheck(struct auth *a, int seconds)
 {

@@ -41,6 +41,24 @@ const char *auth_host(const struct auth *a);
 const char *auth_prefix(const struct auth *a);
 int auth_has_proxy(const struct auth *a);
 
+/* auth_apply that also reports the generation of the credential it put
+ * on the handle, for auth_refresh after a 401. */
+int auth_apply_gen(struct auth *a, CURL *h, struct curl_slist **hdrs, unsigned *gen);
+
+/* After a 401 to a request made with credential generation `gen`: re-run
+ * the exec plugin next time / re-read tokenFile now.  Returns 1 when a
+ * retry may succeed (the credential changed or will be fetched anew), 0
+ * when nothing can change (a static token, basic auth, a certificate). */
+int auth_refresh(struct auth *a, unsigned gen);
+
+/* Why the last credential fetch failed (an exec plugin's error), for
+ * messages when auth_apply returned an error. */
+int auth_error(struct auth *a, char *buf, size_t len);
+
+/* Deadline of one exec plugin run (rest_new sets it to the REST timeout). */
+void auth_set_exec_timeout(struct auth *a, long timeout_ms);
+int auth_has_exec(const struct auth *a);
+
 /* How often tokenFile is stat()ed for a rotation (default 5 s; 0 = on
  * every request, for tests). */
 void auth_set_token_recheck(struct auth *a, int seconds);

@@ -345,12 +345,11 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-struct conn *conn_open(struct rest *r, const char *path, const char *extra_headers,
-		       long timeout_ms, struct http_head *head, int *perr, char *err,
-		       size_t errlen)
+static struct conn *open_once(struct rest *r, const char *path, const char *extra_headers,
+			      long deadline, struct http_head *head, int *perr, char *err,
+			      size_t errlen, unsigned *gen)
 {
 	struct auth *a = rest_auth(r);
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : rest_timeout_ms(r));
 	struct conn *c = calloc(1, sizeof(*c));
 	struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", *req = NULL, *buf = NULL, herr[160];
@@ -375,8 +374,11 @@ struct conn *conn_open(struct rest *r, const char *path, const char *extra_heade
 		set_err(err, errlen, "bad request path");
 		goto fail;
 	}
-	if ((rc = auth_apply(a, c->h, &hdrs)) < 0) {
-		set_err(err, errlen, "cannot set up TLS and credentials");
+	if ((rc = auth_apply_gen(a, c->h, &hdrs, gen)) < 0) {
+		if (rc != -ENOMEM && rc != -EINVAL && err && errlen)
+			auth_error(a, err, errlen);	/* the exec plugin's reason */
+		else
+			set_err(err, errlen, "cannot set up TLS and credentials");
 		goto fail;
 	}
 	left = deadline - now_ms();
@@ -499,6 +501,25 @@ fail:
 	return NULL;
 }
 
+struct conn *conn_open(struct rest *r, const char *path, const char *extra_headers,
+		       long timeout_ms, struct http_head *head, int *perr, char *err,
+		       size_t errlen)
+{
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : rest_timeout_ms(r));
+	unsigned gen = 0;
+	struct conn *c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen);
+
+	/* a refused credential (also on a WebSocket upgrade): refresh it and
+	 * try once more, within the same deadline */
+	if (c && head->code == 401 && auth_refresh(rest_auth(r), gen) && now_ms() < deadline) {
+		pdebug("GET %s: HTTP 401, retrying with a fresh credential", path);
+		conn_close(c);
+		http_head_free(head);
+		c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen);
+	}
+	return c;
+}
+
 int conn_fd(struct conn *c)
 {
 	return (int)c->fd;
@@ -577,38 +598,15 @@ void ws_accept_for_key(const char *key, char out[29])
 	EVP_EncodeBlock((unsigned char *)out, md, 20);	/* 28 chars + NUL */
 }
 
-int ws_protocol_offered(const char *offered, const char *chosen)
-{
-	size_t cl;
-	const char *p = offered;
-
-	if (!offered || !chosen || !chosen[0])
-		return 0;
-	cl = strlen(chosen);
-	while (*p) {
-		const char *s, *e;
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		s = p;
-		while (*p && *p != ',')
-			p++;
-		e = p;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((size_t)(e - s) == cl && !strncmp(s, chosen, cl))
-			return 1;
-	}
-	return 0;
-}
-
-/* Does a comma list (Connection:) contain token, case-insensitively? */
-static int has_token(const char *list, const char *token)
+/* Is token one of the items of a comma-separated header value? */
+static int list_has(const char *list, const char *token, int icase)
 {
 	size_t tl = strlen(token);
 	const char *p = list;
 
 	while (*p) {
 		const char *s, *e;
+
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
 		s = p;
@@ -617,10 +615,23 @@ static int has_token(const char *list, const char *token)
 		e = p;
 		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
-		if ((size_t)(e - s) == tl && !strncasecmp(s, token, tl))
+		if ((size_t)(e - s) == tl && !(icase ? strncasecmp(s, token, tl) : strncmp(s, token, tl)))
 			return 1;
 	}
 	return 0;
+}
+
+int ws_protocol_offered(const char *offered, const char *chosen)
+{
+	if (!offered || !chosen || !chosen[0])
+		return 0;
+	return list_has(offered, chosen, 0);	/* protocol names are case-sensitive */
+}
+
+/* Does a comma list (Connection:) contain token, case-insensitively? */
+static int has_token(const char *list, const char *token)
+{
+	return list_has(list, token, 1);
 }
 
 struct conn *ws_connect(struct rest *r, const char *path, const char *protocols,

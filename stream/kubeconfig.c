@@ -9,6 +9,7 @@
  * secret value. */
 #include "stream/kubeconfig.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -21,12 +22,18 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "stream/credplugin.h"
+
 #define KC_MAX_FILE	(16u << 20)	/* a kubeconfig larger than this is not one */
 #define KC_MAX_PEM	(1u << 20)	/* certificate / key files */
 #define KC_MAX_TOKEN	(64u << 10)
 #define KC_MAX_DEPTH	64
 #define KC_MAX_NODES	200000
 #define KC_MAX_FILES	64
+#define KC_MAX_ARGS	256	/* exec args / env entries */
+#define KC_SA_DIR	"/var/run/secrets/kubernetes.io/serviceaccount"
+#define KC_EXEC_V1	"client.authentication.k8s.io/v1"
+#define KC_EXEC_V1BETA1	"client.authentication.k8s.io/v1beta1"
 
 /* ---------------------------------------------------------------- tree */
 
@@ -638,6 +645,186 @@ static int token_ok(const char *s)
 	return 1;
 }
 
+
+/* ---------------------------------------------------------------- exec */
+
+/* A YAML tree as JSON, for the cluster extension handed to exec plugins.
+ * Plain scalars that read as numbers, booleans or null keep that type. */
+static cJSON *yjson(const struct ynode *n, int depth)
+{
+	cJSON *j;
+
+	if (!n || depth > KC_MAX_DEPTH)
+		return cJSON_CreateNull();
+	if (n->type == Y_SCALAR) {
+		char *end;
+		double d;
+
+		if (!strcmp(n->val, "true"))
+			return cJSON_CreateTrue();
+		if (!strcmp(n->val, "false"))
+			return cJSON_CreateFalse();
+		if (yis_null(n))
+			return cJSON_CreateNull();
+		d = strtod(n->val, &end);
+		if (n->val[0] && !*end && (n->val[0] == '-' || (n->val[0] >= '0' && n->val[0] <= '9')))
+			return cJSON_CreateNumber(d);
+		return cJSON_CreateString(n->val);
+	}
+	j = n->type == Y_MAP ? cJSON_CreateObject() : cJSON_CreateArray();
+	if (!j)
+		return NULL;
+	if (n->type == Y_MAP) {
+		for (size_t i = 0; i + 1 < n->n; i += 2) {
+			cJSON *v = yjson(n->kids[i + 1], depth + 1);
+			if (n->kids[i]->type != Y_SCALAR || !v) {
+				cJSON_Delete(v);
+				continue;
+			}
+			cJSON_AddItemToObject(j, n->kids[i]->val, v);
+		}
+	} else {
+		for (size_t i = 0; i < n->n; i++) {
+			cJSON *v = yjson(n->kids[i], depth + 1);
+			if (v)
+				cJSON_AddItemToArray(j, v);
+		}
+	}
+	return j;
+}
+
+/* clusters[].cluster.extensions[name=client.authentication.k8s.io/exec]
+ * .extension as JSON, or NULL. */
+static char *cluster_exec_config(const struct kentry *cl)
+{
+	const struct ynode *ext = yget(cl->body, "extensions");
+	char *out = NULL;
+
+	if (yis_null(ext) || ext->type != Y_SEQ)
+		return NULL;
+	for (size_t i = 0; i < ext->n; i++) {
+		const struct ynode *nm = yget(ext->kids[i], "name");
+		const struct ynode *val = yget(ext->kids[i], "extension");
+		cJSON *j;
+
+		if (!nm || nm->type != Y_SCALAR || strcmp(nm->val, "client.authentication.k8s.io/exec"))
+			continue;
+		if (yis_null(val) || !(j = yjson(val, 0)))
+			return NULL;
+		out = cJSON_PrintUnformatted(j);
+		cJSON_Delete(j);
+		break;
+	}
+	return out;
+}
+
+/* A string key of a nested map: 0 not set, 1 set, -1 wrong type. */
+static int ystr(const struct ynode *m, const char *key, const char **out)
+{
+	const struct ynode *n = yget(m, key);
+
+	*out = NULL;
+	if (yis_null(n))
+		return 0;
+	if (n->type != Y_SCALAR)
+		return -1;
+	*out = n->val;
+	return 1;
+}
+
+/* user.exec, checked as client-go's validation and exec loader check it. */
+static int parse_exec(const struct kentry *u, const struct ynode *xn, struct kc_config *out,
+		      struct kerr *e)
+{
+	struct kc_exec *x = calloc(1, sizeof(*x));
+	const char *cmd, *ver, *hint, *mode, *pci;
+	const struct ynode *args = yget(xn, "args"), *env = yget(xn, "env");
+
+	if (!x)
+		return kfail(e, "out of memory");
+	out->exec = x;
+	if (ystr(xn, "command", &cmd) < 0 || ystr(xn, "apiVersion", &ver) < 0 ||
+	    ystr(xn, "installHint", &hint) < 0 || ystr(xn, "interactiveMode", &mode) < 0 ||
+	    ystr(xn, "provideClusterInfo", &pci) < 0)
+		return kfail(e, EPFX "exec: command, apiVersion, installHint, interactiveMode and "
+			     "provideClusterInfo must be strings", EARG(u));
+	if (!cmd)
+		return kfail(e, EPFX "exec.command: missing", EARG(u));
+	if (!ver)
+		return kfail(e, EPFX "exec.apiVersion: missing (use %s)", EARG(u), KC_EXEC_V1);
+	if (strcmp(ver, KC_EXEC_V1) && strcmp(ver, KC_EXEC_V1BETA1))
+		return kfail(e, EPFX "exec.apiVersion: \"%s\" is not supported (use %s or %s)",
+			     EARG(u), ver, KC_EXEC_V1, KC_EXEC_V1BETA1);
+	if (!mode) {
+		if (!strcmp(ver, KC_EXEC_V1))
+			return kfail(e, EPFX "exec.interactiveMode: missing (required for %s: "
+				     "Never, IfAvailable or Always)", EARG(u), KC_EXEC_V1);
+		x->interactive = KC_INTERACTIVE_IF_AVAILABLE;
+	} else if (!strcmp(mode, "Never")) {
+		x->interactive = KC_INTERACTIVE_NEVER;
+	} else if (!strcmp(mode, "IfAvailable")) {
+		x->interactive = KC_INTERACTIVE_IF_AVAILABLE;
+	} else if (!strcmp(mode, "Always")) {
+		x->interactive = KC_INTERACTIVE_ALWAYS;
+	} else {
+		return kfail(e, EPFX "exec.interactiveMode: \"%s\" is not one of Never, "
+			     "IfAvailable, Always", EARG(u), mode);
+	}
+	if (pci) {
+		if (!strcasecmp(pci, "true"))
+			x->provide_cluster_info = 1;
+		else if (strcasecmp(pci, "false"))
+			return kfail(e, EPFX "exec.provideClusterInfo: expected true or false", EARG(u));
+	}
+	/* client-go resolves a command with a path separator against the
+	 * kubeconfig's directory; a bare name is looked up in $PATH */
+	if (strchr(cmd, '/')) {
+		while (cmd[0] == '.' && cmd[1] == '/')
+			cmd += 2;	/* as Go's filepath.Join cleans it */
+		x->command = join_path(u->file->dir, cmd);
+	} else {
+		x->command = strdup(cmd);
+	}
+	if (!x->command || !(x->api_version = strdup(ver)) ||
+	    (hint && !(x->install_hint = strdup(hint))))
+		return kfail(e, "out of memory");
+	if (!yis_null(args)) {
+		if (args->type != Y_SEQ || args->n > KC_MAX_ARGS)
+			return kfail(e, EPFX "exec.args: expected a list of strings", EARG(u));
+		if (!(x->args = calloc(args->n + 1, sizeof(char *))))
+			return kfail(e, "out of memory");
+		for (size_t i = 0; i < args->n; i++) {
+			if (args->kids[i]->type != Y_SCALAR)
+				return kfail(e, EPFX "exec.args[%zu]: expected a string", EARG(u), i);
+			if (!(x->args[x->nargs++] = strdup(args->kids[i]->val)))
+				return kfail(e, "out of memory");
+		}
+	}
+	if (!yis_null(env)) {
+		if (env->type != Y_SEQ || env->n > KC_MAX_ARGS)
+			return kfail(e, EPFX "exec.env: expected a list of {name, value}", EARG(u));
+		if (!(x->env = calloc(env->n + 1, sizeof(char *))))
+			return kfail(e, "out of memory");
+		for (size_t i = 0; i < env->n; i++) {
+			const char *nm, *val;
+
+			if (env->kids[i]->type != Y_MAP || ystr(env->kids[i], "name", &nm) < 0 ||
+			    ystr(env->kids[i], "value", &val) < 0)
+				return kfail(e, EPFX "exec.env[%zu]: expected {name, value} strings",
+					     EARG(u), i);
+			if (!nm || !nm[0] || strchr(nm, '='))
+				return kfail(e, EPFX "exec.env[%zu].name: missing or not a variable name",
+					     EARG(u), i);
+			if (asprintf(&x->env[x->nenv], "%s=%s", nm, val ? val : "") < 0) {
+				x->env[x->nenv] = NULL;
+				return kfail(e, "out of memory");
+			}
+			x->nenv++;
+		}
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- resolve */
 
 static int resolve_cluster(const struct kentry *cl, const struct kentry *cx,
@@ -667,6 +854,10 @@ static int resolve_cluster(const struct kentry *cl, const struct kentry *cx,
 		return -1;
 	if (sni && !(out->tls_server_name = strdup(sni)))
 		return kfail(e, "out of memory");
+	if (proxy && strncasecmp(proxy, "http://", 7) && strncasecmp(proxy, "https://", 8) &&
+	    strncasecmp(proxy, "socks5://", 9))
+		return kfail(e, EPFX "proxy-url: scheme not supported (use http, https or socks5)",
+			     EARG(cl));
 	if (proxy && !(out->proxy_url = strdup(proxy)))
 		return kfail(e, "out of memory");
 	/* client-go lets -data win over the file for the CA without complaint */
@@ -746,28 +937,48 @@ static int resolve_user(const struct kentry *u, struct kc_config *out, struct ke
 	if (!yis_null(ap)) {
 		const struct ynode *nm = yget(ap, "name"), *cfg = yget(ap, "config");
 		const struct ynode *idt = yget(cfg, "id-token");
+		const char *pname = nm && nm->type == Y_SCALAR ? nm->val : "?";
 
-		out->auth_provider = strdup(nm && nm->type == Y_SCALAR ? nm->val : "?");
+		if (!(out->auth_provider = strdup(pname)))
+			return kfail(e, "out of memory");
 		if (!out->token && !out->cert.len && !out->username) {
 			/* oidc: the id-token is a bearer token (refresh is not done) */
-			if (nm && nm->type == Y_SCALAR && !strcmp(nm->val, "oidc") &&
-			    idt && idt->type == Y_SCALAR && idt->val[0] && token_ok(idt->val)) {
+			if (!strcmp(pname, "oidc") && idt && idt->type == Y_SCALAR &&
+			    idt->val[0] && token_ok(idt->val)) {
 				if (!(out->token = strdup(idt->val)))
 					return kfail(e, "out of memory");
+			} else if (!strcmp(pname, "oidc")) {
+				return kfail(e, EPFX "auth-provider: oidc has no config.id-token (podfs "
+					     "does not run the OIDC login or refresh flow: use an exec "
+					     "plugin such as kubelogin (kubectl oidc-login))", EARG(u));
+			} else if (!strcmp(pname, "gcp")) {
+				return kfail(e, EPFX "auth-provider: the gcp auth plugin has been removed "
+					     "from Kubernetes (1.26): install gke-gcloud-auth-plugin and "
+					     "use it as an exec plugin (gcloud container clusters "
+					     "get-credentials writes such a kubeconfig)", EARG(u));
+			} else if (!strcmp(pname, "azure")) {
+				return kfail(e, EPFX "auth-provider: the azure auth plugin has been removed "
+					     "from Kubernetes (1.26): install kubelogin and run "
+					     "\"kubelogin convert-kubeconfig\" to use it as an exec "
+					     "plugin", EARG(u));
 			} else {
-				return kfail(e, EPFX "auth-provider: provider \"%s\" is not supported yet "
-					     "(use an exec plugin or a token)", EARG(u),
-					     out->auth_provider ? out->auth_provider : "?");
+				return kfail(e, EPFX "auth-provider: provider \"%s\" is not supported "
+					     "(use an exec plugin or a token)", EARG(u), pname);
 			}
 		}
 	}
 	if (!yis_null(execn)) {
 		const struct ynode *cmd = yget(execn, "command");
 
-		out->exec_command = strdup(cmd && cmd->type == Y_SCALAR ? cmd->val : "");
-		if (!out->token && !out->cert.len && !out->username)
-			return kfail(e, EPFX "exec: exec credential plugins are not supported yet",
-				     EARG(u));
+		if (!(out->exec_command = strdup(cmd && cmd->type == Y_SCALAR ? cmd->val : "")))
+			return kfail(e, "out of memory");
+		if (execn->type != Y_MAP)
+			return kfail(e, EPFX "exec: expected a mapping", EARG(u));
+		/* static credentials win over a plugin, as in client-go, where
+		 * the bearer/basic round tripper sets Authorization first */
+		if (!out->token && !out->cert.len && !out->username &&
+		    parse_exec(u, execn, out, e) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -820,6 +1031,8 @@ static int resolve(struct kc_state *st, const char *paths, const char *context,
 		return -1;
 	if (u && resolve_user(u, out, e) < 0)
 		return -1;
+	if (out->exec && out->exec->provide_cluster_info)
+		out->exec->cluster_config = cluster_exec_config(cl);
 	return 0;
 }
 
@@ -888,6 +1101,12 @@ int kc_load(const char *paths, const char *context, struct kc_config *out,
 		rc = -1;
 	}
 	if (st->nfiles == 0) {
+		/* client-go's deferred loader does the same: no kubeconfig at
+		 * all, but running in a pod */
+		if (kc_in_cluster_available()) {
+			rc = kc_load_in_cluster(out, err, errlen);
+			goto out;
+		}
 		kfail(&e, "%s: no kubeconfig file found", paths);
 		goto out;
 	}
@@ -930,6 +1149,97 @@ int kc_load_buffer(const char *yaml, size_t len, const char *name,
 	return rc;
 }
 
+int kc_in_cluster_available(void)
+{
+	const char *h = getenv("KUBERNETES_SERVICE_HOST"), *p = getenv("KUBERNETES_SERVICE_PORT");
+
+	return h && h[0] && p && p[0];
+}
+
+int kc_load_in_cluster(struct kc_config *out, char *err, size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+	const char *dir = getenv("PODFS_SA_DIR");	/* test hook */
+	struct kerr e = { err, errlen };
+	char *path = NULL, *t = NULL;
+	size_t len;
+	int ferr = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = 0;
+	if (!dir || !dir[0])
+		dir = KC_SA_DIR;
+	if (!kc_in_cluster_available())
+		return kfail(&e, "in-cluster configuration: KUBERNETES_SERVICE_HOST and "
+			     "KUBERNETES_SERVICE_PORT must be set");
+	if (strpbrk(host, "/@?# \t\r\n[]") || strspn(port, "0123456789") != strlen(port))
+		return kfail(&e, "in-cluster configuration: KUBERNETES_SERVICE_HOST/PORT "
+			     "\"%.100s\" \"%.20s\" do not form an address", host, port);
+	if (asprintf(&out->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+		     host, port) < 0) {
+		out->server = NULL;
+		goto oom;
+	}
+	if (!(out->context = strdup("in-cluster")) || !(out->cluster_name = strdup("in-cluster")) ||
+	    !(out->user_name = strdup("serviceaccount")) || !(out->source = strdup("in-cluster")))
+		goto oom;
+	out->in_cluster = 1;
+	/* the token rotates (bound service account tokens): auth re-reads it */
+	if (asprintf(&out->token_file, "%s/token", dir) < 0) {
+		out->token_file = NULL;
+		goto oom;
+	}
+	t = read_file(out->token_file, KC_MAX_TOKEN, &len, &ferr);
+	if (!t) {
+		kfail(&e, "in-cluster configuration: cannot read the service account token %s: %s",
+		      out->token_file, strerror(ferr));
+		goto fail;
+	}
+	trim_token(t);
+	if (!t[0] || !token_ok(t)) {
+		free(t);
+		kfail(&e, "in-cluster configuration: %s is empty or not a token", out->token_file);
+		goto fail;
+	}
+	out->token = t;
+	if (asprintf(&path, "%s/ca.crt", dir) < 0)
+		goto oom;
+	out->ca.data = read_file(path, KC_MAX_PEM, &out->ca.len, &ferr);
+	if (!out->ca.data) {
+		kfail(&e, "in-cluster configuration: cannot read the cluster CA %s: %s", path,
+		      strerror(ferr));
+		goto fail;
+	}
+	if (!looks_pem(out->ca.data, out->ca.len)) {
+		kfail(&e, "in-cluster configuration: %s is not a PEM file", path);
+		goto fail;
+	}
+	free(path);
+	if (asprintf(&path, "%s/namespace", dir) < 0)
+		goto oom;
+	t = read_file(path, 4096, &len, &ferr);
+	if (t) {
+		trim_token(t);
+		/* a namespace is a DNS label; anything else is not one */
+		if (!t[0] || strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(t)) {
+			free(t);
+			t = NULL;
+		}
+	}
+	out->namespace = t ? t : strdup("default");
+	free(path);
+	if (!out->namespace)
+		goto oom;
+	return 0;
+oom:
+	kfail(&e, "out of memory");
+fail:
+	free(path);
+	kc_free(out);
+	return -1;
+}
+
 static void blob_free(struct kc_blob *b)
 {
 	if (b->data)
@@ -968,5 +1278,6 @@ void kc_free(struct kc_config *kc)
 	free(kc->source);
 	free(kc->exec_command);
 	free(kc->auth_provider);
+	credplugin_exec_free(kc->exec);
 	memset(kc, 0, sizeof(*kc));
 }

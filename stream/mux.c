@@ -12,12 +12,13 @@
  * call back into buffers and FUSE without ordering concerns.  Lifetime: a
  * mux is referenced by its thread and by each session attached to it (a
  * session may wake its mux from another thread until the session is
- * freed), so the eventfd stays valid as long as anyone can write to it. */
+ * freed), so the eventfd stays valid as long as anyone can write to it.
+ * Threads are joined (an ended one by the next mux_add or at unmount), so
+ * none outlives the unmount. */
 #include "stream/mux.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -34,6 +35,7 @@
 #define LINGER_MS 2000
 
 struct mux {
+	pthread_t th;
 	char *key;		/* "ns/pod" */
 	int efd;
 	int refs;		/* (mux_lock) */
@@ -47,6 +49,34 @@ static pthread_mutex_t mux_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t mux_gone = PTHREAD_COND_INITIALIZER;
 static struct mux *muxes;
 static int nthreads, shutting_down;
+/* Threads that ended and wait to be joined (by the next mux_add or by
+ * mux_shutdown), so none outlives the unmount and leaves thread-local
+ * library state behind. */
+struct zombie {
+	pthread_t th;
+	struct zombie *next;
+};
+static struct zombie *zombies;
+
+/* Caller holds mux_lock; joins outside it. */
+static struct zombie *take_zombies(void)
+{
+	struct zombie *z = zombies;
+
+	zombies = NULL;
+	return z;
+}
+
+static void join_zombies(struct zombie *z)
+{
+	while (z) {
+		struct zombie *next = z->next;
+
+		pthread_join(z->th, NULL);
+		free(z);
+		z = next;
+	}
+}
 
 void mux_wake(struct mux *m)
 {
@@ -101,8 +131,20 @@ static void *mux_thread(void *arg)
 		n = m->n;
 		if (n == 0) {
 			if (shutting_down || mono_ms() - idle_since >= LINGER_MS) {
+				struct zombie *z = malloc(sizeof(*z));
+
+				if (!z) {	/* retry later: exiting unjoined would leak */
+					pthread_mutex_unlock(&mux_lock);
+					usleep(100000);
+					continue;
+				}
+				z->th = pthread_self();
+				z->next = zombies;
+				zombies = z;
 				m->exiting = 1;
 				unlink_mux(m);
+				nthreads--;
+				pthread_cond_broadcast(&mux_gone);
 				pthread_mutex_unlock(&mux_lock);
 				break;
 			}
@@ -167,28 +209,20 @@ static void *mux_thread(void *arg)
 	}
 	free(local);
 	free(pfd);
-	/* The thread's OpenSSL state (the per-thread random generator that
-	 * masks our frames) is freed by a thread-exit destructor, which could
-	 * run after main() has returned; free it now.  Only then is the
-	 * thread counted out, so mux_shutdown() returns when nothing of the
-	 * thread is left but its exit. */
-	OPENSSL_thread_stop();
 	mux_put(m);
-	pthread_mutex_lock(&mux_lock);
-	nthreads--;
-	pthread_cond_broadcast(&mux_gone);
-	pthread_mutex_unlock(&mux_lock);
 	return NULL;
 }
 
 int mux_add(const char *ns, const char *pod, struct session *s)
 {
 	struct mux *m;
+	struct zombie *z;
 	char key[600];
 	int r = 0;
 
 	snprintf(key, sizeof(key), "%s/%s", ns, pod);
 	pthread_mutex_lock(&mux_lock);
+	z = take_zombies();
 	if (shutting_down) {
 		pthread_mutex_unlock(&mux_lock);
 		return -ESHUTDOWN;
@@ -197,8 +231,6 @@ int mux_add(const char *ns, const char *pod, struct session *s)
 		if (!m->exiting && !strcmp(m->key, key))
 			break;
 	if (!m) {
-		pthread_t th;
-		pthread_attr_t at;
 		sigset_t all, old;
 
 		m = calloc(1, sizeof(*m));
@@ -215,14 +247,11 @@ int mux_add(const char *ns, const char *pod, struct session *s)
 			goto out;
 		}
 		m->refs = 1;	/* the thread's */
-		pthread_attr_init(&at);
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 		/* Signals belong to the FUSE loop (unmount on SIGINT/SIGTERM). */
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
-		r = -pthread_create(&th, &at, mux_thread, m);
+		r = -pthread_create(&m->th, NULL, mux_thread, m);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&at);
 		if (r) {
 			close(m->efd);
 			free(m->key);
@@ -251,6 +280,7 @@ int mux_add(const char *ns, const char *pod, struct session *s)
 	session_set_mux(s, m);
 out:
 	pthread_mutex_unlock(&mux_lock);
+	join_zombies(z);
 	if (!r)
 		mux_wake(m);
 	return r;
@@ -272,6 +302,7 @@ void mux_counts(int *threads, int *sessions)
 void mux_shutdown(void)
 {
 	struct mux *m;
+	struct zombie *z;
 
 	pthread_mutex_lock(&mux_lock);
 	shutting_down = 1;
@@ -282,5 +313,7 @@ void mux_shutdown(void)
 	}
 	while (nthreads > 0)
 		pthread_cond_wait(&mux_gone, &mux_lock);
+	z = take_zombies();
 	pthread_mutex_unlock(&mux_lock);
+	join_zombies(z);
 }

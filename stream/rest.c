@@ -46,6 +46,9 @@ struct rest *rest_new(struct auth *a, long timeout_ms)
 	r->a = a;
 	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
 	pthread_mutex_init(&r->mu, NULL);
+	/* a credential plugin may take no longer than a call may */
+	if (a)
+		auth_set_exec_timeout(a, r->timeout_ms);
 	return r;
 }
 
@@ -328,7 +331,7 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 {
 	long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	char *url = NULL;
-	int attempt = 0, rc;
+	int attempt = 0, rc, reauth = 0;
 
 	memset(resp, 0, sizeof(*resp));
 	if (!path || path[0] != '/') {
@@ -347,6 +350,7 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 		char errbuf[CURL_ERROR_SIZE] = "";
 		curl_off_t retry_after = 0;
 		long left = deadline ? deadline - now_ms() : 0;
+		unsigned gen = 0;
 		CURLcode cc;
 
 		resp_reset(resp);
@@ -361,12 +365,15 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 			rc = -ETIMEDOUT;
 			break;
 		}
-		rc = auth_apply(r->a, h, &hdrs);
+		rc = auth_apply_gen(r->a, h, &hdrs, &gen);
 		t = rc == 0 ? curl_slist_append(hdrs, "Accept: application/json, */*") : NULL;
 		if (rc < 0 || !t) {
 			curl_slist_free_all(hdrs);
 			give_back(r, h);
-			snprintf(resp->msg, sizeof(resp->msg), "cannot set up the request");
+			if (rc < 0 && rc != -ENOMEM && rc != -EINVAL)
+				auth_error(r->a, resp->msg, sizeof(resp->msg));	/* plugin failed */
+			else
+				snprintf(resp->msg, sizeof(resp->msg), "cannot set up the request");
 			rc = rc < 0 ? rc : -ENOMEM;
 			break;
 		}
@@ -419,6 +426,13 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 		k8s_status_message(resp->body, resp->len, resp->msg, sizeof(resp->msg));
 		if (!resp->msg[0])
 			snprintf(resp->msg, sizeof(resp->msg), "HTTP %ld", resp->code);
+		/* a refused credential: re-run the plugin / re-read tokenFile and
+		 * try once more (client-go does the same for exec plugins) */
+		if (resp->code == 401 && !reauth && auth_refresh(r->a, gen)) {
+			pdebug("%s %s: HTTP 401, retrying with a fresh credential", method, path);
+			reauth = 1;
+			continue;
+		}
 		if ((resp->code == 429 || resp->code == 503) && attempt < REST_RETRIES) {
 			long wait = retry_after > 0 ? (long)retry_after * 1000 : 500L << attempt;
 			if (wait > 10000)

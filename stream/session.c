@@ -35,6 +35,7 @@
 #include "stream/log.h"
 #include "stream/logstamp.h"
 #include "stream/mux.h"
+#include "stream/pod.h"
 #include "stream/session_i.h"
 #include "stream/wsframe.h"
 
@@ -312,8 +313,9 @@ static void finish(struct session *s, enum sess_state state, int err,
 	for (i = 0; i < 3; i++)
 		if (s->out[i])
 			chanbuf_finish(s->out[i], err);
-	if (s->in)
-		chanbuf_finish(s->in, EPIPE);
+	if (s->in)	/* a refused port is that errno for writers too */
+		chanbuf_finish(s->in, s->kind == SESS_PORT && state == SESS_FAILED && err ?
+			       err : EPIPE);
 	if (s->conn) {
 		conn_close(s->conn);
 		s->conn = NULL;
@@ -420,10 +422,10 @@ static void on_port_error(void *ud, int ch, const char *msg, size_t n)
 	int err = memmem(msg, n, "connection refused", 18) ? ECONNREFUSED : EIO;
 
 	(void)ch;
-	pwarn("port-forward %s/%s:%d: %.*s", s->ns, s->pod, s->cd.port,
-	      (int)(n > 400 ? 400 : n), msg);
+	/* the whole text: it names the port, the pod sandbox and the cause */
+	pwarn("port-forward %s/%s:%d: %.*s", s->ns, s->pod, s->cd.port, (int)n, msg);
 	s->port_err = err;
-	finish(s, SESS_FAILED, err, "%.*s", (int)(n > 400 ? 400 : n), msg);
+	finish(s, SESS_FAILED, err, "%.*s", (int)n, msg);
 }
 
 static void on_proto_error(void *ud, const char *why)
@@ -456,25 +458,14 @@ static char *build_path(const struct session *s, const struct session_params *p)
 
 static int container_running(struct session *s)
 {
-	char path[1024];
-	struct rest_resp r;
-	cJSON *pod, *sts, *c;
-	int running = 0;
+	char msg[256];
+	cJSON *pod;
+	int running;
 
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", s->ns, s->pod);
-	if (rest_get(s->rest, path, &r) < 0 || r.code != 200) {
-		rest_resp_free(&r);
+	if (pod_fetch(s->rest, s->ns, s->pod, &pod, msg, sizeof(msg)) < 0)
 		return 0;
-	}
-	pod = cJSON_ParseWithLength(r.body, r.len);
-	rest_resp_free(&r);
-	sts = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"), "containerStatuses");
-	cJSON_ArrayForEach(c, sts) {
-		cJSON *name = cJSON_GetObjectItem(c, "name");
-
-		if (cJSON_IsString(name) && !strcmp(name->valuestring, s->container))
-			running = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "state"), "running") != NULL;
-	}
+	running = cJSON_GetObjectItem(cJSON_GetObjectItem(pod_container(pod, s->container, 1),
+							  "state"), "running") != NULL;
 	cJSON_Delete(pod);
 	return running;
 }
@@ -504,23 +495,19 @@ static int log_resume(struct session *s)
 
 /* ---- the pump ---- */
 
+static size_t read_room(struct session *s);
+
 short session_events(struct session *s)
 {
 	short ev = 0;
-	int i;
-	size_t min = RBUF_SIZE;
+	size_t room;
 
 	if (!s->conn)
 		return 0;
-	for (i = 0; i < 3; i++) {
-		if (s->out[i]) {
-			size_t sp = chanbuf_space(s->out[i]);
-
-			if (sp < min)
-				min = sp;
-		}
-	}
-	if (min >= 4096 || conn_pending(s->conn))
+	/* Ask for input only when it can be taken: with the buffers full, a
+	 * readable socket would wake the thread for nothing, over and over. */
+	room = read_room(s);
+	if (room >= 4096 || (room > 0 && conn_pending(s->conn)))
 		ev |= POLLIN;
 	if (s->oq_len > s->oq_off)
 		ev |= POLLOUT;
@@ -874,6 +861,26 @@ static int open_log(struct session *s, const char *since, int *perr, char *err, 
 	return 0;
 }
 
+static struct chanbuf *given_or_new(struct chanbuf *given, size_t cap, int broadcast)
+{
+	if (given) {
+		chanbuf_get(given);
+		return given;
+	}
+	return chanbuf_new(cap, broadcast);
+}
+
+static const char *sess_kind_name(int kind)
+{
+	switch (kind) {
+	case SESS_LOG: return "log";
+	case SESS_ATTACH: return "attach";
+	case SESS_EXEC: return "exec";
+	case SESS_PORT: return "port-forward";
+	default: return "stream";
+	}
+}
+
 struct session *session_start(struct rest *r, const struct session_params *p,
 			      session_end_fn on_end, void *ud, int *perr,
 			      char *err, size_t errlen)
@@ -936,11 +943,11 @@ struct session *session_start(struct rest *r, const struct session_params *p,
 			s->in = chanbuf_new(cap, 0);
 		} else {
 			if (p->out)
-				s->out[CH_STDOUT] = chanbuf_new(cap, p->broadcast);
+				s->out[CH_STDOUT] = given_or_new(p->out_buf[CH_STDOUT], cap, p->broadcast);
 			if (p->err && !p->tty)
-				s->out[CH_STDERR] = chanbuf_new(cap, p->broadcast);
+				s->out[CH_STDERR] = given_or_new(p->out_buf[CH_STDERR], cap, p->broadcast);
 			if (p->in)
-				s->in = chanbuf_new(cap, 0);
+				s->in = given_or_new(p->in_buf, cap, 0);
 		}
 		if (p->tty && p->width && p->height) {
 			s->want_resize = 1;
@@ -969,12 +976,19 @@ struct session *session_start(struct rest *r, const struct session_params *p,
 		*perr = e;
 		return NULL;
 	}
+	/* -d: one line per session; never the exec argv, which may carry
+	 * secrets typed by the user. */
+	pdebug("session %s/%s/%s: %s started%s%s", s->ns, s->pod,
+	       s->container ? s->container : "", sess_kind_name(p->kind),
+	       chosen[0] ? ", protocol " : "", chosen);
 	return s;
 fail:
 	free(path);
 	*perr = e ? e : -EIO;
 	if (!err[0])
 		snprintf(err, errlen, "%s", strerror(-*perr));
+	pdebug("session %s/%s/%s: %s failed (%d) %s", p->ns, p->pod,
+	       p->container ? p->container : "", sess_kind_name(p->kind), *perr, err);
 	s->on_end = NULL;
 	session_put(s);
 	return NULL;

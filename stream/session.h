@@ -35,6 +35,10 @@ struct session_params {
 	size_t buffer;		/* capacity of each channel buffer */
 	int broadcast;		/* output buffers broadcast (attach) or keep (exec) */
 	unsigned width, height;	/* initial tty size, 0 = none */
+	/* Exec: buffers made by the caller (NULL = the session makes its own;
+	 * the session takes a reference), so files opened before the start
+	 * read and write the very buffers the connection then uses. */
+	struct chanbuf *out_buf[3], *in_buf;
 };
 
 struct session;

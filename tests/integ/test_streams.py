@@ -261,9 +261,10 @@ def main():
             s.run(t, m, fx)
         rc = m.stop()
         log = m.read_log()
+        at = max(log.find("ERROR: "), log.find("runtime error:"), 0)
         s.run(lambda: check(rc == 0 and "ERROR: AddressSanitizer" not in log and
-                            "runtime error:" not in log,
-                            "unmount: exit %r, log: %s" % (rc, log[-1500:])))
+                            "ERROR: LeakSanitizer" not in log and "runtime error:" not in log,
+                            "unmount: exit %r, log: %s" % (rc, log[at:at + 4000])))
     return s.report()
 
 

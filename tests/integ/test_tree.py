@@ -82,9 +82,9 @@ def test_pod_and_container_dirs(fx, m):
     eq(os.listdir(m.p("demo", "multi", "Ports")), ["8080"], "ports")
     eq(os.listdir(m.p(".podfs")), ["status"], ".podfs")
     st = os.stat(m.p("demo", "multi", "Ports", "8080"))
-    check(st.st_mode & 0o777 == 0o666, "port mode")
+    check(st.st_mode & 0o777 == 0o600, "port mode (owner only)")
     check(os.path.isdir(m.p("demo", "multi", "Proxy")), "Proxy is a directory")
-    check(os.stat(m.p("demo", "multi", "app", "stdin")).st_mode & 0o777 == 0o222, "stdin mode")
+    check(os.stat(m.p("demo", "multi", "app", "stdin")).st_mode & 0o777 == 0o200, "stdin mode (owner only)")
 
 
 def test_pod_json(fx, m):
@@ -357,11 +357,12 @@ def test_no_stampede(fx):
 
 
 def test_debug_trace(fx):
-    with Mount(fx, args=["-d", "--namespace", "kube-system"]) as m:
-        os.listdir(m.p("demo", "multi"))
-        read(m.p("demo", "multi", "Pod.json"))
+    # --namespace mounts that one namespace at the root.
+    with Mount(fx, args=["-d", "--namespace", "demo"]) as m:
+        os.listdir(m.p("multi"))
+        read(m.p("multi", "Pod.json"))
         text = read(m.p(".podfs", "status")).decode()
-        check("namespace: kube-system\n" in text, "--namespace:\n" + text)
+        check("namespace: demo\n" in text, "--namespace:\n" + text)
         log = m.read_log()
         check("lookup" in log and "open" in log, "trace in the -d log")
         check(fx.token not in log, "token in the -d log")

@@ -255,9 +255,27 @@ static void test_broken(void)
 	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user: {token: \"a\\r\\nX-Evil: 1\"}\n", head);
 	EXPECT_ERR(y, NULL, "users[0].user.token: contains control characters", NULL, "Evil");
 	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    exec:\n      command: aws\n      apiVersion: client.authentication.k8s.io/v1\n", head);
-	EXPECT_ERR(y, NULL, "mem.yaml: users[0].user.exec: exec credential plugins are not supported yet", NULL, NULL);
+	EXPECT_ERR(y, NULL, "mem.yaml: users[0].user.exec.interactiveMode: missing (required for client.authentication.k8s.io/v1", NULL, NULL);
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: x}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.exec.apiVersion: \"client.authentication.k8s.io/v1alpha1\" is not supported", NULL, NULL);
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1beta1}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.exec.command: missing", NULL, NULL);
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    exec: {command: x}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.exec.apiVersion: missing", NULL, NULL);
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    exec: {command: x, apiVersion: client.authentication.k8s.io/v1, interactiveMode: Sometimes}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.exec.interactiveMode: \"Sometimes\" is not one of Never, IfAvailable, Always", NULL, NULL);
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    exec: {command: x, apiVersion: client.authentication.k8s.io/v1beta1, env: [{value: v}]}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.exec.env[0].name: missing", NULL, NULL);
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    exec: {command: x, apiVersion: client.authentication.k8s.io/v1beta1, args: [{a: b}]}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.exec.args[0]: expected a string", NULL, NULL);
 	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: gcp, config: {access-token: zzz}}\n", head);
-	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: provider \"gcp\" is not supported yet", NULL, "zzz");
+	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: the gcp auth plugin has been removed", "gke-gcloud-auth-plugin", "zzz");
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: azure, config: {access-token: zzz}}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: the azure auth plugin has been removed", "kubelogin", "zzz");
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: oidc, config: {refresh-token: zzz}}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: oidc has no config.id-token", "kubelogin", "zzz");
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: openstack}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: provider \"openstack\" is not supported", NULL, NULL);
 	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: gcp}\n    exec: {command: x}\n", head);
 	EXPECT_ERR(y, NULL, "users[0].user: exec and auth-provider are both set", NULL, NULL);
 }
@@ -324,6 +342,128 @@ static void test_default_paths(void)
 	free(p);
 }
 
+/* user.exec parsed into kc->exec: args, env, relative command, the cluster
+ * extension, v1beta1's default interactiveMode; static credentials win. */
+static void test_exec(void)
+{
+	struct kc_config kc;
+	char err[512], want[600];
+	const char *y =
+		"current-context: a\nclusters:\n- name: c\n  cluster:\n    server: 'https://h:6443'\n"
+		"    extensions:\n    - name: other\n      extension: {x: 1}\n"
+		"    - name: client.authentication.k8s.io/exec\n"
+		"      extension: {audience: api, n: 3, ok: true, list: [a, b]}\n"
+		"users:\n- name: x\n  user:\n    exec:\n"
+		"      apiVersion: client.authentication.k8s.io/v1beta1\n"
+		"      command: ./bin/plugin\n      args: [get-token, --cluster, prod]\n"
+		"      env: [{name: A, value: '1'}, {name: B}]\n"
+		"      installHint: 'brew install plugin'\n      provideClusterInfo: true\n"
+		"- name: y\n  user:\n    token: static\n    exec: {apiVersion: client.authentication.k8s.io/v1, "
+		"command: p, interactiveMode: Never}\n"
+		"- name: z\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1, "
+		"command: p, interactiveMode: Always}\n"
+		"contexts:\n- name: a\n  context: {cluster: c, user: x}\n"
+		"- name: b\n  context: {cluster: c, user: y}\n- name: z\n  context: {cluster: c, user: z}\n";
+
+	CHECK_MSG(load(y, NULL, &kc, err, sizeof(err)) == 0, "%s", err);
+	CHECK(kc.exec != NULL);
+	if (kc.exec) {
+		snprintf(want, sizeof(want), "%s/bin/plugin", fixdir);
+		CHECK_MSG(!strcmp(kc.exec->command, want), "%s", kc.exec->command);
+		CHECK(kc.exec->nargs == 3 && !strcmp(kc.exec->args[2], "prod") && !kc.exec->args[3]);
+		CHECK(kc.exec->nenv == 2 && !strcmp(kc.exec->env[0], "A=1") && !strcmp(kc.exec->env[1], "B="));
+		CHECK(kc.exec->interactive == KC_INTERACTIVE_IF_AVAILABLE);
+		CHECK(kc.exec->provide_cluster_info);
+		CHECK(!strcmp(kc.exec->install_hint, "brew install plugin"));
+		CHECK_MSG(kc.exec->cluster_config &&
+			  !strcmp(kc.exec->cluster_config,
+				  "{\"audience\":\"api\",\"n\":3,\"ok\":true,\"list\":[\"a\",\"b\"]}"),
+			  "%s", kc.exec->cluster_config ? kc.exec->cluster_config : "(null)");
+	}
+	CHECK(kc.exec_command && !strcmp(kc.exec_command, "./bin/plugin"));
+	kc_free(&kc);
+	CHECK_MSG(load(y, "b", &kc, err, sizeof(err)) == 0, "%s", err);
+	CHECK(!kc.exec && kc.token && !strcmp(kc.token, "static") && kc.exec_command);
+	kc_free(&kc);
+	CHECK_MSG(load(y, "z", &kc, err, sizeof(err)) == 0, "%s", err);
+	CHECK(kc.exec && kc.exec->interactive == KC_INTERACTIVE_ALWAYS && !strcmp(kc.exec->command, "p"));
+	CHECK(kc.exec && !kc.exec->cluster_config);	/* only with provideClusterInfo */
+	kc_free(&kc);
+}
+
+static void test_proxy_schemes(void)
+{
+	struct kc_config kc;
+	char err[512], y[512];
+	const char *ok[] = { "http://127.0.0.1:3128", "https://127.0.0.1:3129", "socks5://127.0.0.1:1080" };
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(y, sizeof(y), "current-context: a\nclusters:\n- name: c\n  cluster: "
+			 "{server: 'https://h', proxy-url: '%s'}\ncontexts:\n- name: a\n  context: {cluster: c}\n", ok[i]);
+		CHECK_MSG(load(y, NULL, &kc, err, sizeof(err)) == 0, "%s", err);
+		CHECK(kc.proxy_url && !strcmp(kc.proxy_url, ok[i]));
+		kc_free(&kc);
+	}
+	snprintf(y, sizeof(y), "current-context: a\nclusters:\n- name: c\n  cluster: "
+		 "{server: 'https://h', proxy-url: 'ftp://u:pw@p'}\ncontexts:\n- name: a\n  context: {cluster: c}\n");
+	EXPECT_ERR(y, NULL, "clusters[0].cluster.proxy-url: scheme not supported", NULL, "pw");
+}
+
+/* In-cluster: env + a service account directory (PODFS_SA_DIR). */
+static void test_in_cluster(void)
+{
+	struct kc_config kc;
+	char err[512], dir[] = "/tmp/podfs-sa-XXXXXX", p[600], missing[600];
+	FILE *f;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	CHECK(!kc_in_cluster_available());
+	CHECK(kc_load_in_cluster(&kc, err, sizeof(err)) == -1 && strstr(err, "KUBERNETES_SERVICE_HOST"));
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	setenv("PODFS_SA_DIR", dir, 1);
+	CHECK(kc_in_cluster_available());
+	CHECK(kc_load_in_cluster(&kc, err, sizeof(err)) == -1 &&
+	      strstr(err, "cannot read the service account token") && strstr(err, dir));
+	snprintf(p, sizeof(p), "%s/token", dir);
+	if ((f = fopen(p, "w"))) { fputs("sa-token-1\n", f); fclose(f); }
+	snprintf(p, sizeof(p), "%s/ca.crt", dir);
+	if ((f = fopen(p, "w"))) { fputs("-----BEGIN CERTIFICATE-----\nZmFrZQ==\n-----END CERTIFICATE-----\n", f); fclose(f); }
+	CHECK_MSG(kc_load_in_cluster(&kc, err, sizeof(err)) == 0, "%s", err);
+	CHECK(kc.in_cluster && !strcmp(kc.server, "https://10.96.0.1:443"));
+	CHECK(kc.token && !strcmp(kc.token, "sa-token-1"));
+	snprintf(p, sizeof(p), "%s/token", dir);
+	CHECK(kc.token_file && !strcmp(kc.token_file, p));
+	CHECK(kc.ca.len && strstr(kc.ca.data, "ZmFrZQ=="));
+	CHECK(!strcmp(kc.namespace, "default"));
+	kc_free(&kc);
+	snprintf(p, sizeof(p), "%s/namespace", dir);
+	if ((f = fopen(p, "w"))) { fputs("team-b", f); fclose(f); }
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	CHECK_MSG(kc_load_in_cluster(&kc, err, sizeof(err)) == 0, "%s", err);
+	CHECK(!strcmp(kc.server, "https://[fd00::1]:443") && !strcmp(kc.namespace, "team-b"));
+	kc_free(&kc);
+	/* kc_load falls back to it when no kubeconfig file exists */
+	snprintf(missing, sizeof(missing), "%s/no-such-config", dir);
+	CHECK_MSG(kc_load(missing, NULL, &kc, err, sizeof(err)) == 0, "%s", err);
+	CHECK(kc.in_cluster && !strcmp(kc.context, "in-cluster"));
+	kc_free(&kc);
+	setenv("KUBERNETES_SERVICE_PORT", "44x", 1);
+	CHECK(kc_load_in_cluster(&kc, err, sizeof(err)) == -1 && strstr(err, "do not form an address"));
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	unsetenv("PODFS_SA_DIR");
+	CHECK(kc_load(missing, NULL, &kc, err, sizeof(err)) == -1 && strstr(err, "no kubeconfig file found"));
+	snprintf(p, sizeof(p), "rm -rf '%s'", dir);
+	if (system(p) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
 int main(void)
 {
 	const char *slash = strrchr(__FILE__, '/');
@@ -340,5 +480,8 @@ int main(void)
 	test_broken();
 	test_limits();
 	test_default_paths();
+	test_exec();
+	test_proxy_schemes();
+	test_in_cluster();
 	return check_report("test_kubeconfig");
 }

@@ -1,0 +1,560 @@
+/* Running client-go exec credential plugins.  The plugin is started with
+ * posix_spawnp (safe in a threaded daemon: no fork of our address space),
+ * stdin on /dev/null because the daemon has no terminal to lend, its own
+ * process group so a helper it starts dies with it, and our environment
+ * plus the kubeconfig's `env` plus KUBERNETES_EXEC_INFO.  stdout is read
+ * up to 1 MiB and decoded as an ExecCredential; stderr is kept only for
+ * the first line of a failure message (plugins print prompts and hints
+ * there, not credentials, but it is never logged otherwise).  The whole
+ * run is bounded by a deadline, after which the group is killed. */
+#include "stream/credplugin.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define CP_MAX_OUT	(1u << 20)	/* an ExecCredential is a few KiB */
+#define CP_MAX_ERR	4096		/* only its first line is used */
+#define CP_MAX_ENV	4096
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* One line of text for a message: control bytes become spaces. */
+static void flatten(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t k = 0;
+
+	while (n && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) {
+		s++;
+		n--;
+	}
+	for (size_t i = 0; i < n && k + 1 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[k++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	while (k && out[k - 1] == ' ')
+		k--;
+	out[k] = 0;
+}
+
+void cred_result_free(struct cred_result *r)
+{
+	if (!r)
+		return;
+	if (r->token)
+		OPENSSL_cleanse(r->token, strlen(r->token));
+	free(r->token);
+	if (r->key.data)
+		OPENSSL_cleanse(r->key.data, r->key.len);
+	free(r->key.data);
+	free(r->cert.data);
+	memset(r, 0, sizeof(*r));
+}
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **o = calloc(n + 1, sizeof(char *));
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!(o[i] = strdup(v[i]))) {
+			while (i--)
+				free(o[i]);
+			free(o);
+			return NULL;
+		}
+	return o;
+}
+
+void credplugin_exec_free(struct kc_exec *x)
+{
+	if (!x)
+		return;
+	free(x->api_version);
+	free(x->command);
+	for (size_t i = 0; x->args && i < x->nargs; i++)
+		free(x->args[i]);
+	free(x->args);
+	for (size_t i = 0; x->env && i < x->nenv; i++) {
+		OPENSSL_cleanse(x->env[i], strlen(x->env[i]));
+		free(x->env[i]);
+	}
+	free(x->env);
+	free(x->install_hint);
+	free(x->cluster_config);
+	free(x);
+}
+
+struct kc_exec *credplugin_exec_dup(const struct kc_exec *x)
+{
+	struct kc_exec *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->provide_cluster_info = x->provide_cluster_info;
+	d->interactive = x->interactive;
+	d->nargs = x->nargs;
+	d->nenv = x->nenv;
+	if (!(d->api_version = strdup(x->api_version ? x->api_version : "")) ||
+	    !(d->command = strdup(x->command ? x->command : "")) ||
+	    (x->install_hint && !(d->install_hint = strdup(x->install_hint))) ||
+	    (x->cluster_config && !(d->cluster_config = strdup(x->cluster_config))) ||
+	    !(d->args = strv_dup(x->args, x->args ? x->nargs : 0)) ||
+	    !(d->env = strv_dup(x->env, x->env ? x->nenv : 0))) {
+		if (!d->args)
+			d->nargs = 0;
+		if (!d->env)
+			d->nenv = 0;
+		credplugin_exec_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+char *credplugin_exec_info(const struct kc_config *kc)
+{
+	const struct kc_exec *x = kc->exec;
+	cJSON *root = cJSON_CreateObject(), *spec, *cl;
+	char *out = NULL;
+
+	if (!root || !x)
+		goto out;
+	cJSON_AddStringToObject(root, "apiVersion", x->api_version);
+	cJSON_AddStringToObject(root, "kind", "ExecCredential");
+	spec = cJSON_AddObjectToObject(root, "spec");
+	if (!spec)
+		goto out;
+	cJSON_AddBoolToObject(spec, "interactive", 0);	/* a daemon has no terminal */
+	if (x->provide_cluster_info) {
+		if (!(cl = cJSON_AddObjectToObject(spec, "cluster")))
+			goto out;
+		cJSON_AddStringToObject(cl, "server", kc->server ? kc->server : "");
+		if (kc->tls_server_name)
+			cJSON_AddStringToObject(cl, "tls-server-name", kc->tls_server_name);
+		if (kc->insecure)
+			cJSON_AddBoolToObject(cl, "insecure-skip-tls-verify", 1);
+		if (kc->ca.len) {
+			size_t n = 4 * ((kc->ca.len + 2) / 3) + 1;
+			char *b = malloc(n);
+			if (!b)
+				goto out;
+			EVP_EncodeBlock((unsigned char *)b, (const unsigned char *)kc->ca.data,
+					(int)kc->ca.len);
+			cJSON_AddStringToObject(cl, "certificate-authority-data", b);
+			free(b);
+		}
+		if (kc->proxy_url)
+			cJSON_AddStringToObject(cl, "proxy-url", kc->proxy_url);
+		if (x->cluster_config) {
+			cJSON *c = cJSON_Parse(x->cluster_config);
+			if (c)
+				cJSON_AddItemToObject(cl, "config", c);
+		}
+	}
+	out = cJSON_PrintUnformatted(root);
+out:
+	cJSON_Delete(root);
+	return out;
+}
+
+time_t credplugin_parse_time(const char *s)
+{
+	struct tm tm;
+	const char *p;
+	long off = 0;
+	time_t t;
+
+	if (!s)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+		int hh, mm;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
+			return -1;
+		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	t = timegm(&tm);
+	return t == (time_t)-1 ? -1 : t - off;
+}
+
+static int pem_field(const cJSON *st, const char *name, struct kc_blob *b)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(st, name);
+
+	if (!cJSON_IsString(v) || !v->valuestring[0])
+		return 0;
+	if (!strstr(v->valuestring, "-----BEGIN "))
+		return -1;
+	if (!(b->data = strdup(v->valuestring)))
+		return -1;
+	b->len = strlen(b->data);
+	return 1;
+}
+
+int credplugin_parse(const char *buf, size_t len, const char *api_version,
+		     struct cred_result *out, char *err, size_t errlen)
+{
+	cJSON *j = cJSON_ParseWithLength(buf, len);
+	const cJSON *kind, *ver, *st, *tok, *exp;
+	int rc = -EACCES, rcert, rkey;
+
+	memset(out, 0, sizeof(*out));
+	if (!j || !cJSON_IsObject(j)) {
+		set_err(err, errlen, "its output is not an ExecCredential (not a JSON object)");
+		goto out;
+	}
+	kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+	ver = cJSON_GetObjectItemCaseSensitive(j, "apiVersion");
+	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ExecCredential")) {
+		set_err(err, errlen, "its output is not an ExecCredential (kind \"%.60s\")",
+			cJSON_IsString(kind) ? kind->valuestring : "");
+		goto out;
+	}
+	if (!cJSON_IsString(ver) || strcmp(ver->valuestring, api_version)) {
+		set_err(err, errlen, "the plugin is configured to use API version %s, "
+			"it returned version \"%.80s\"", api_version,
+			cJSON_IsString(ver) ? ver->valuestring : "");
+		goto out;
+	}
+	st = cJSON_GetObjectItemCaseSensitive(j, "status");
+	if (!cJSON_IsObject(st)) {
+		set_err(err, errlen, "the plugin didn't return a status field");
+		goto out;
+	}
+	tok = cJSON_GetObjectItemCaseSensitive(st, "token");
+	if (cJSON_IsString(tok) && tok->valuestring[0]) {
+		for (const char *c = tok->valuestring; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+				set_err(err, errlen, "the plugin returned a token with control characters");
+				goto out;
+			}
+		if (!(out->token = strdup(tok->valuestring)))
+			goto oom;
+	}
+	rcert = pem_field(st, "clientCertificateData", &out->cert);
+	rkey = pem_field(st, "clientKeyData", &out->key);
+	if (rcert < 0 || rkey < 0) {
+		set_err(err, errlen, "the plugin returned clientCertificateData or clientKeyData "
+			"that is not PEM");
+		goto out;
+	}
+	if (rcert != rkey) {
+		set_err(err, errlen, "the plugin returned %s without %s",
+			rcert ? "clientCertificateData" : "clientKeyData",
+			rcert ? "clientKeyData" : "clientCertificateData");
+		goto out;
+	}
+	if (!out->token && !rcert) {
+		set_err(err, errlen, "the plugin didn't return a token or cert/key pair");
+		goto out;
+	}
+	exp = cJSON_GetObjectItemCaseSensitive(st, "expirationTimestamp");
+	if (exp && !cJSON_IsNull(exp)) {
+		if (!cJSON_IsString(exp) || (out->expiry = credplugin_parse_time(exp->valuestring)) == -1) {
+			out->expiry = 0;
+			set_err(err, errlen, "the plugin returned an expirationTimestamp that is not "
+				"RFC 3339");
+			goto out;
+		}
+		if (out->expiry == 0)
+			out->expiry = 1;	/* 1970: expired, but "set" */
+	}
+	rc = 0;
+	goto out;
+oom:
+	rc = -ENOMEM;
+	set_err(err, errlen, "out of memory");
+out:
+	if (rc < 0)
+		cred_result_free(out);
+	cJSON_Delete(j);
+	return rc;
+}
+
+/* Our environment, minus names the kubeconfig sets, plus its env and
+ * KUBERNETES_EXEC_INFO (so a stale value of ours cannot leak through). */
+static char **build_env(const struct kc_exec *x, const char *exec_info)
+{
+	size_t n = 0, k = 0;
+	char **e;
+
+	for (char **p = environ; p && *p; p++)
+		n++;
+	if (n > CP_MAX_ENV)
+		n = CP_MAX_ENV;
+	e = calloc(n + x->nenv + 2, sizeof(char *));
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = environ[i], *eq = strchr(v, '=');
+		size_t nl = eq ? (size_t)(eq - v) : strlen(v);
+		int skip = nl == 20 && !strncmp(v, "KUBERNETES_EXEC_INFO", 20);
+
+		for (size_t j = 0; !skip && j < x->nenv; j++)
+			if (!strncmp(x->env[j], v, nl) && x->env[j][nl] == '=')
+				skip = 1;
+		if (!skip)
+			e[k++] = environ[i];	/* borrowed */
+	}
+	for (size_t j = 0; j < x->nenv; j++)
+		e[k++] = x->env[j];		/* borrowed */
+	if (asprintf(&e[k], "KUBERNETES_EXEC_INFO=%s", exec_info ? exec_info : "") < 0) {
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+/* The one owned entry of build_env's array is the last one. */
+static void free_env(char **e)
+{
+	size_t k = 0;
+
+	if (!e)
+		return;
+	while (e[k + 1])
+		k++;
+	free(e[k]);
+	free(e);
+}
+
+int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
+		   struct cred_result *out, char *err, size_t errlen)
+{
+	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+	char **argv = NULL, **envp = NULL, *obuf = NULL, ebuf[CP_MAX_ERR + 1], line[256];
+	size_t olen = 0, elen = 0;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, dfl;
+	pid_t pid = -1;
+	int oopen = 1, eopen = 1, too_big = 0, timed_out = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = 0;
+	if (x->interactive == KC_INTERACTIVE_ALWAYS) {
+		set_err(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
+			"but podfs runs without one: run the plugin once in a shell so it can cache "
+			"a credential, or configure a non-interactive login", x->command);
+		return -EACCES;
+	}
+	argv = calloc(x->nargs + 2, sizeof(char *));
+	obuf = malloc(CP_MAX_OUT + 1);
+	envp = build_env(x, exec_info);
+	if (!argv || !obuf || !envp) {
+		set_err(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	argv[0] = x->command;
+	for (size_t i = 0; i < x->nargs; i++)
+		argv[i + 1] = x->args[i];
+	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		set_err(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
+		rc = -errno;
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* FUSE and socket descriptors of other threads are not the plugin's */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGHUP);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+				 POSIX_SPAWN_SETPGROUP);
+	sr = posix_spawnp(&pid, x->command, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(op[1]);
+	close(ep[1]);
+	op[1] = ep[1] = -1;
+	if (sr != 0) {
+		pid = -1;
+		if (sr == ENOENT) {
+			char hint[512] = "";
+			if (x->install_hint)
+				flatten(x->install_hint, strlen(x->install_hint), hint, sizeof(hint));
+			set_err(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
+				hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
+		} else {
+			set_err(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
+				strerror(sr));
+		}
+		goto out;
+	}
+
+	while (oopen || eopen) {
+		struct pollfd p[2] = { { .fd = oopen ? op[0] : -1, .events = POLLIN },
+				       { .fd = eopen ? ep[0] : -1, .events = POLLIN } };
+		long left = deadline - now_ms();
+		char tmp[4096];
+
+		if (left <= 0) {
+			timed_out = 1;
+			break;
+		}
+		if (poll(p, 2, (int)(left > 1000 ? 1000 : left)) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (oopen && p[0].revents) {
+			ssize_t n = read(op[0], tmp, sizeof(tmp));
+			if (n <= 0 && !(n < 0 && errno == EINTR)) {
+				oopen = 0;
+			} else if (n > 0) {
+				if (olen + (size_t)n > CP_MAX_OUT) {
+					too_big = 1;
+					break;
+				}
+				memcpy(obuf + olen, tmp, (size_t)n);
+				olen += (size_t)n;
+			}
+		}
+		if (eopen && p[1].revents) {
+			ssize_t n = read(ep[0], tmp, sizeof(tmp));
+			if (n <= 0 && !(n < 0 && errno == EINTR)) {
+				eopen = 0;
+			} else if (n > 0 && elen < CP_MAX_ERR) {
+				size_t c = (size_t)n < CP_MAX_ERR - elen ? (size_t)n : CP_MAX_ERR - elen;
+				memcpy(ebuf + elen, tmp, c);
+				elen += c;
+			}
+		}
+	}
+	/* the pipes are closed; the plugin may still be on its way out */
+	while (!timed_out && !too_big) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR)) {
+			done = w == pid ? 1 : -1;	/* -1: SIGCHLD ignored, status unknown */
+			break;
+		}
+		if (now_ms() >= deadline) {
+			timed_out = 1;
+			break;
+		}
+		usleep(5000);
+	}
+	if (!done) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	pid = -1;
+	ebuf[elen] = 0;
+	{
+		char *nl = strchr(ebuf, '\n');
+		flatten(ebuf, nl ? (size_t)(nl - ebuf) : elen, line, sizeof(line));
+	}
+	if (timed_out) {
+		rc = -ETIMEDOUT;
+		set_err(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
+			timeout_ms, line[0] ? ": " : "", line);
+		goto out;
+	}
+	if (too_big) {
+		set_err(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
+			CP_MAX_OUT >> 10);
+		goto out;
+	}
+	if (done == 1 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		char how[40];
+		if (WIFEXITED(st))
+			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(st));
+		else
+			snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(st));
+		set_err(err, errlen, "exec plugin \"%s\" failed (%s)%s%s", x->command, how,
+			line[0] ? ": " : "", line);
+		goto out;
+	}
+	{
+		char why[300];
+		rc = credplugin_parse(obuf, olen, x->api_version, out, why, sizeof(why));
+		if (rc < 0)
+			set_err(err, errlen, "exec plugin \"%s\": %s", x->command, why);
+	}
+out:
+	if (pid > 0) {
+		kill(-pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (op[i] >= 0)
+			close(op[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	if (obuf) {
+		OPENSSL_cleanse(obuf, olen);
+		free(obuf);
+	}
+	OPENSSL_cleanse(ebuf, sizeof(ebuf));
+	free(argv);
+	free_env(envp);
+	return rc;
+}

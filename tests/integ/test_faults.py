@@ -7,7 +7,6 @@ crash, no hang, the right error for that operation only, nothing silently
 lost, and the mount still serving afterwards.  The podfs binary runs under
 ASan/UBSan (build/podfs-san) unless PODFS_BIN says otherwise; its log is
 checked for sanitizer reports at every unmount.
-Exec and port-forward scenarios are pending until those branches land.
 Prints 'test_faults: N passed, N failed' last."""
 
 import errno
@@ -25,6 +24,21 @@ from mount import Mount, Suite, run  # noqa: E402
 
 TICKER = ("demo", "ticker", "ticker")
 ECHO = ("demo", "echo", "echo")
+ECHO_PORT = ("demo", "echo", "Ports", "7")
+LOOP = ["sh", "-c", "while :; do echo exec-tick; sleep 0.2; done"]
+
+# A port-forward client: says ping, prints the echo, then blocks reading;
+# a read error ends it with the error text on stderr (exit 3).
+PORT_CLIENT = """import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.write(fd, b"ping\\n")
+sys.stdout.buffer.write(os.read(fd, 100)); sys.stdout.flush()
+try:
+    while os.read(fd, 65536):
+        pass
+except OSError as e:
+    sys.stderr.write(os.strerror(e.errno) + "\\n"); sys.exit(3)
+"""
 
 
 def check(cond, msg="check failed"):
@@ -99,6 +113,45 @@ def expect_eio(p, within, what, errors=(b"Input/output error",)):
     err = p.stderr.read()
     check(rc != 0, "%s: reader ended cleanly: the fault was taken for EOF" % what)
     check(any(e in err for e in errors), "%s: stderr %r" % (what, err))
+
+
+def exec_start(m, argv, path=TICKER):
+    """A started exec session in the container at path -> its directory."""
+    d = m.p(*path, "exec")
+    with open(os.path.join(d, "new")) as f:
+        s = os.path.join(d, f.read().strip())
+    with open(os.path.join(s, "argv"), "w") as f:
+        f.write("\n".join(argv) + "\n")
+    with open(os.path.join(s, "ctl"), "w") as f:
+        f.write("start\n")
+    return s
+
+
+def exec_status(s):
+    with open(os.path.join(s, "status")) as f:
+        return f.read().strip()
+
+
+def exec_reader(s):
+    return subprocess.Popen(["cat", os.path.join(s, "stdout")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def port_client(m):
+    p = subprocess.Popen(["/usr/bin/python3", "-c", PORT_CLIENT, m.p(*ECHO_PORT)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    read_until(p.stdout.fileno(), b"ping\n", timeout=10)
+    return p
+
+
+def exitcode_fails(s):
+    try:
+        with open(os.path.join(s, "exitcode")) as f:
+            got = f.read()
+    except OSError as e:
+        check(e.errno == errno.EIO, "exitcode: errno %d" % e.errno)
+        return
+    raise AssertionError("exitcode of a lost/failed session read %r" % got)
 
 
 def sanitizer_clean(log):
@@ -230,6 +283,38 @@ def t_ws_unknown_channel(m, fx):
     wait_released(m)
 
 
+def t_exec_status_not_json(m, fx):
+    """An exec whose channel 3 carries text that is not a Status: stdout
+    ends (EOF) after the output, `status` is `failed` with the text, and
+    `exitcode` fails with EIO."""
+    fx.set(ws_garbage="status_not_json")
+    try:
+        s = exec_start(m, ["echo", "never-runs"])
+    finally:
+        fx.set(ws_garbage="")
+    with open(os.path.join(s, "stdout"), "rb") as f:
+        out = f.read()
+    check(b"before-garbage" in out, "stdout %r" % out)
+    st = exec_status(s)
+    check(st.startswith("failed") and "this status is not JSON" in st, "status %r" % st)
+    exitcode_fails(s)
+
+
+def t_exec_invalid_frame(m, fx):
+    """An invalid frame in an exec session: stdout readers get EIO,
+    `status` says lost (protocol error), `exitcode` EIO."""
+    fx.set(ws_garbage="invalid_frame")
+    try:
+        s = exec_start(m, ["echo", "never-runs"])
+    finally:
+        fx.set(ws_garbage="")
+    expect_eio(exec_reader(s), 8, "exec stdout")
+    st = exec_status(s)
+    check(st.startswith("lost") and "frame" in st, "status %r" % st)
+    exitcode_fails(s)
+    wait_released(m)
+
+
 def t_bad_names(m, fx):
     """Names that cannot be file names ('/', '.', '..', empty, > 255 bytes)
     are skipped with a log line, never listed or followed."""
@@ -328,24 +413,36 @@ def t_server_stopped(fx):
     """SIGSTOP on the server (TCP stays open): metadata operations fail with
     ETIMEDOUT within -o timeout; a blocked stream reader notices through the
     missing pong (-o keepalive=1) and gets EIO; after SIGCONT all recovers."""
-    with Mount(fx, opts=["timeout=2", "cache=0", "keepalive=1"]) as m:
+    # cache=60: an open of exec/<id>/status checks that the pod exists,
+    # which with the server gone only the cache can answer; the listing
+    # that must time out is of a namespace not listed before.
+    with Mount(fx, opts=["timeout=2", "cache=60", "keepalive=1"]) as m:
         p = blocked_reader(m, *TICKER, "stdout")
         read_until(p.stdout.fileno(), b"tick", timeout=10)
+        s = exec_start(m, LOOP)
+        xr = exec_reader(s)
+        read_until(xr.stdout.fileno(), b"exec-tick", timeout=10)
+        pc = port_client(m)
         os.kill(fx.proc.pid, signal.SIGSTOP)
         try:
             t0 = time.time()
             try:
-                os.listdir(m.p("demo"))
+                os.listdir(m.p("kube-system"))
                 raise AssertionError("listing a stopped server succeeded")
             except OSError as e:
                 check(e.errno == errno.ETIMEDOUT, "errno %d (%s)" % (e.errno, e))
             took = time.time() - t0
             check(took < 4.5, "ETIMEDOUT after %.1f s with timeout=2" % took)
             expect_eio(p, 6, "missing pong")
+            expect_eio(xr, 6, "exec: missing pong")
+            expect_eio(pc, 6, "port-forward: missing pong")
+            st = exec_status(s)
+            check(st.startswith("lost"), "exec status %r" % st)
+            exitcode_fails(s)
             check("pong" in status(m) + m.read_log(), "no word of the missing pong")
         finally:
             os.kill(fx.proc.pid, signal.SIGCONT)
-        check("web" in retry(lambda: os.listdir(m.p("demo"))))
+        check("coredns-0" in retry(lambda: os.listdir(m.p("kube-system"))))
         ticks_still_flow(m)
         rc = m.stop()
         log = m.read_log()
@@ -357,18 +454,27 @@ def t_server_killed_and_restarted(fx):
     in read): both get EIO within a few seconds; listing fails cleanly while
     it is down; after a restart on the same port new opens and listings work
     without remounting."""
-    with Mount(fx, opts=["timeout=3", "cache=0"]) as m:
+    with Mount(fx, opts=["timeout=3", "cache=60"]) as m:
         att = blocked_reader(m, *TICKER, "stdout")
         fol = blocked_reader(m, *TICKER, "log.follow")
         read_until(att.stdout.fileno(), b"tick", timeout=10)
         read_until(fol.stdout.fileno(), b"tick", timeout=10)
+        s = exec_start(m, LOOP)
+        xr = exec_reader(s)
+        read_until(xr.stdout.fileno(), b"exec-tick", timeout=10)
+        pc = port_client(m)
         os.kill(fx.proc.pid, signal.SIGKILL)
         t0 = time.time()
         expect_eio(att, 6, "attach after kill")
         expect_eio(fol, 6, "log.follow after kill")
+        expect_eio(xr, 6, "exec after kill")
+        expect_eio(pc, 6, "port-forward after kill")
+        st = exec_status(s)
+        check(st.startswith("lost"), "exec status %r" % st)
+        exitcode_fails(s)
         check(time.time() - t0 < 6)
         try:
-            os.listdir(m.p("demo"))
+            os.listdir(m.p("kube-system"))
             raise AssertionError("listing a dead server succeeded")
         except OSError as e:
             check(e.errno in (errno.EIO, errno.ECONNREFUSED, errno.ENOTCONN,
@@ -376,13 +482,19 @@ def t_server_killed_and_restarted(fx):
                   "errno %d" % e.errno)
         fx.stop()
         fx.start()
-        check("web" in retry(lambda: os.listdir(m.p("demo")), timeout=15))
+        check("coredns-0" in retry(lambda: os.listdir(m.p("kube-system")), timeout=15))
         retry(lambda: ticks_still_flow(m), timeout=15)
         fd = os.open(m.p(*TICKER, "log.follow"), os.O_RDONLY)
         try:
             read_until(fd, b"tick", timeout=10)
         finally:
             os.close(fd)
+        s = exec_start(m, ["echo", "after-restart"])
+        with open(os.path.join(s, "stdout"), "rb") as f:
+            check(f.read() == b"after-restart\n", "exec after the restart")
+        pc = port_client(m)
+        pc.kill()
+        pc.wait()
         rc = m.stop()
         log = m.read_log()
         check(rc == 0 and sanitizer_clean(log), "exit %r: %s" % (rc, log[-1500:]))
@@ -511,7 +623,8 @@ def main():
             for t in (t_garbage_list_json, t_garbage_list_chunked, t_garbage_namespaces,
                       t_garbage_pod, t_ws_invalid_frame, t_ws_oversized_frame,
                       t_ws_status_not_json, t_ws_bad_accept, t_ws_bad_protocol,
-                      t_ws_unknown_channel, t_bad_names, t_reader_killed,
+                      t_ws_unknown_channel, t_exec_status_not_json, t_exec_invalid_frame,
+                      t_bad_names, t_reader_killed,
                       t_stdin_holder_killed, t_abandoned_unread):
                 s.run(t, m, fx)
             rc = m.stop()

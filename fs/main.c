@@ -37,6 +37,7 @@
 #include "stream/cache.h"
 #include "stream/kubeconfig.h"
 #include "stream/log.h"
+#include "stream/mux.h"
 #include "stream/rest.h"
 
 struct options {
@@ -46,6 +47,7 @@ struct options {
 	char *timeout;
 	char *cache;
 	char *buffer;
+	char *keepalive;
 	char *uid;
 	char *gid;
 	char *umask;
@@ -82,6 +84,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("timeout=%s", timeout),
 	OPT("cache=%s", cache),
 	OPT("buffer=%s", buffer),
+	OPT("keepalive=%s", keepalive),
 	/* The high-level libfuse library implements these; podfs uses the
 	 * low-level API, so it implements them itself. */
 	OPT("uid=%s", uid),
@@ -155,6 +158,8 @@ static void usage(const char *prog)
 	       "    -o cache=SECONDS       how long listings and attributes are cached\n"
 	       "                           (default 1; 0 = ask the server every time)\n"
 	       "    -o buffer=BYTES        per-stream buffer, suffix K or M (default 1M)\n"
+	       "    -o keepalive=SECONDS   ping streams this often and give up on one\n"
+	       "                           whose pong is this late (default 30; 0 = off)\n"
 	       "    -o uid=N, -o gid=N     owner and group of every file (default: yours)\n"
 	       "    -o umask=M             permission bits to take away (octal)\n"
 	       "    -o entry_timeout=S, -o attr_timeout=S\n"
@@ -411,6 +416,16 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o.buffer);
 		goto out_args;
 	}
+	if (o.keepalive) {
+		/* One figure for both: the interval and the pong deadline. */
+		long ka = parse_seconds(o.keepalive, 0, 86400);
+
+		if (ka < 0 || (ka > 0 && ka < 100)) {
+			fprintf(stderr, "podfs: -o keepalive=%s: expected 0 (off) or seconds between 0.1 and 86400\n", o.keepalive);
+			goto out_args;
+		}
+		mux_set_keepalive(ka, ka);
+	}
 	if (o.entry_timeout) {
 		if ((ms = parse_seconds(o.entry_timeout, 0, 86400)) < 0) {
 			fprintf(stderr, "podfs: -o entry_timeout=%s: expected seconds between 0 and 86400\n", o.entry_timeout);
@@ -557,6 +572,11 @@ int main(int argc, char *argv[])
 	ret = (ret == 0 || abs(ret) == SIGINT || abs(ret) == SIGTERM ||
 	       abs(ret) == SIGHUP) ? 0 : 1;
 	pinfo("unmounting %s", co.mountpoint);
+	/* End every session while the session and its channel still exist:
+	 * parked reads and writes get their error replies now (the readers
+	 * see an error, not a hang), and no multiplexer thread can reply
+	 * into a destroyed session afterwards. */
+	streams_shutdown();
 
 out_unmount:
 	fuse_session_unmount(fs.se);
@@ -593,6 +613,7 @@ out_args:
 	free(o.timeout);
 	free(o.cache);
 	free(o.buffer);
+	free(o.keepalive);
 	free(o.uid);
 	free(o.gid);
 	free(o.umask);

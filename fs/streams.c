@@ -200,6 +200,18 @@ static void sfh_on_data(void *ud)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Become a reader of b.  Under the handle's lock: from the moment the
+ * reader is registered the multiplexer may run sfh_on_data, which reads
+ * h->rd and h->shared (ThreadSanitizer saw the unlocked store race). */
+static int sfh_reader_open(struct sfh *h, struct chanbuf *b, int shared)
+{
+	pthread_mutex_lock(&h->lock);
+	h->rd = chanbuf_reader_open(b, sfh_on_data, h);
+	h->shared = shared;
+	pthread_mutex_unlock(&h->lock);
+	return h->rd ? 0 : -ENOMEM;
+}
+
 /* Move parked writes into the input buffer as room appears; once the
  * stream has ended, fail what is left with EPIPE (or report the part that
  * went through). */
@@ -645,12 +657,10 @@ int streams_open_fh(fuse_req_t req, struct fuse_file_info *fi, struct session *s
 	if (!h)
 		return -ENOMEM;
 	if (rd) {
-		h->rd = chanbuf_reader_open(rd, sfh_on_data, h);
-		if (!h->rd) {
+		if (sfh_reader_open(h, rd, !chanbuf_is_broadcast(rd))) {
 			sfh_free(h);
 			return -ENOMEM;
 		}
-		h->shared = !chanbuf_is_broadcast(rd);
 	}
 	if (sess) {
 		h->sess = sess;
@@ -704,9 +714,7 @@ void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_inf
 			struct chanbuf *b = session_output(h->sess, k == SK_ATTACH_OUT ? 1 : 2);
 
 			if (b) {
-				h->rd = chanbuf_reader_open(b, sfh_on_data, h);
-				if (!h->rd)
-					e = -ENOMEM;
+				e = sfh_reader_open(h, b, 0);
 			}
 		}
 		break;
@@ -738,9 +746,7 @@ void streams_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_inf
 			break;
 		}
 		b = session_output(h->sess, 0);
-		h->rd = chanbuf_reader_open(b, sfh_on_data, h);	/* its own session: sole reader */
-		if (!h->rd)
-			e = -ENOMEM;
+		e = sfh_reader_open(h, b, 0);	/* its own session: sole reader */
 		break;
 	}
 	default:

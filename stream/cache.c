@@ -145,6 +145,31 @@ time_t k8s_time(const char *s)
 	return timegm(&tm);
 }
 
+/* A name from the server becomes a directory entry, so it must be one
+ * component that the kernel accepts and that cannot climb the tree.  The
+ * API server validates names, but podfs must not trust it to: anything
+ * else is skipped (and said so), never followed. */
+static int name_ok(const char *what, const char *s)
+{
+	size_t n = strlen(s);
+	const char *why = NULL;
+
+	if (!n)
+		why = "empty";
+	else if (n > 255)
+		why = "longer than 255 bytes";
+	else if (strchr(s, '/'))
+		why = "contains '/'";
+	else if (!strcmp(s, ".") || !strcmp(s, ".."))
+		why = "is . or ..";
+	if (!why)
+		return 1;
+	/* Only a bounded prefix: the name is hostile input. */
+	pwarn("skipping a %s name from the server that %s: \"%.40s%s\"",
+	      what, why, s, n > 40 ? "..." : "");
+	return 0;
+}
+
 static int add_containers(const cJSON *arr, struct pod_info *out)
 {
 	const cJSON *c;
@@ -155,7 +180,7 @@ static int add_containers(const cJSON *arr, struct pod_info *out)
 		const cJSON *pt;
 		char **nc;
 
-		if (!cJSON_IsString(name) || !name->valuestring[0])
+		if (!cJSON_IsString(name) || !name_ok("container", name->valuestring))
 			continue;
 		nc = realloc(out->containers,
 			     (out->ncontainers + 1) * sizeof(char *));
@@ -191,7 +216,7 @@ int pod_info_from_json(const cJSON *pod, struct pod_info *out)
 	size_t j = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!cJSON_IsString(name) || !name->valuestring[0])
+	if (!cJSON_IsString(name) || !name_ok("pod", name->valuestring))
 		return -EINVAL;
 	if (!(out->name = strdup(name->valuestring)))
 		return -ENOMEM;
@@ -260,7 +285,7 @@ static int collector_add(struct collector *col, const cJSON *item)
 		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
 
-		if (!cJSON_IsString(name) || !name->valuestring[0])
+		if (!cJSON_IsString(name) || !name_ok("namespace", name->valuestring))
 			return 0;
 		if (!(col->names[col->n] = strdup(name->valuestring)))
 			return -ENOMEM;
@@ -316,6 +341,49 @@ static int neg_errno_for(long code)
 	return e ? e : -EIO;
 }
 
+/* One page of a list: its items into col, metadata.continue into *cont
+ * (NULL on the last page).  -EBADMSG when the body is not a JSON object
+ * (items that are not objects, or lack a usable name, are skipped). */
+static int parse_page(struct collector *col, const char *p, size_t n, char **cont)
+{
+	cJSON *doc, *items, *it, *meta, *ct;
+	int rc = 0;
+
+	*cont = NULL;
+	doc = p && n ? cJSON_ParseWithLength(p, n) : NULL;
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(doc);
+		return -EBADMSG;
+	}
+	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+	if (cJSON_IsArray(items)) {
+		cJSON_ArrayForEach(it, items) {
+			if (!cJSON_IsObject(it))
+				continue;
+			if ((rc = collector_add(col, it)) < 0)
+				break;
+		}
+	}
+	meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+	ct = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+	if (rc == 0 && cJSON_IsString(ct) && ct->valuestring[0] &&
+	    !(*cont = strdup(ct->valuestring)))
+		rc = -ENOMEM;
+	cJSON_Delete(doc);
+	return rc;
+}
+
+int cache_parse_page(const char *p, size_t n, int pods, size_t *count,
+		     char **cont)
+{
+	struct collector col = { .pods = pods };
+	int rc = parse_page(&col, p, n, cont);
+
+	*count = col.n;
+	collector_reset(&col);
+	return rc;
+}
+
 /* GET base?limit=..&continue=.. until the list is complete. */
 static int list_all(struct cache *c, const char *base, struct collector *col,
 		    char *msg, size_t msglen)
@@ -329,7 +397,6 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 	for (;;) {
 		struct rest_resp resp;
 		char path[1024];
-		cJSON *doc, *items, *it, *meta, *ct;
 
 		if ((long long)mono_ms() > deadline) {
 			snprintf(msg, msglen, "listing %s took longer than the %ld ms timeout",
@@ -391,27 +458,16 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 			break;
 		}
 		rest_resp_free(&resp);
-		doc = page.p ? cJSON_ParseWithLength(page.p, page.len) : NULL;
+		free(cont);
+		cont = NULL;
+		rc = parse_page(col, page.p, page.len, &cont);
 		free(page.p);
 		memset(&page, 0, sizeof(page));
-		if (!doc) {
-			snprintf(msg, msglen, "listing %s: the reply is not JSON", base);
+		if (rc == -EBADMSG) {
+			snprintf(msg, msglen, "listing %s: the reply is not a JSON list", base);
 			rc = -EIO;
 			break;
 		}
-		items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-		cJSON_ArrayForEach(it, items) {
-			if ((rc = collector_add(col, it)) < 0)
-				break;
-		}
-		meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-		ct = cJSON_GetObjectItemCaseSensitive(meta, "continue");
-		free(cont);
-		cont = NULL;
-		if (rc == 0 && cJSON_IsString(ct) && ct->valuestring[0] &&
-		    !(cont = strdup(ct->valuestring)))
-			rc = -ENOMEM;
-		cJSON_Delete(doc);
 		if (rc < 0) {
 			snprintf(msg, msglen, "listing %s: %s", base, strerror(-rc));
 			break;

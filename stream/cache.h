@@ -69,6 +69,12 @@ int pod_has_port(const struct pod_info *p, int port);
 struct cJSON;
 int pod_info_from_json(const struct cJSON *pod, struct pod_info *out);
 void pod_info_clear(struct pod_info *p);
+/* Parse one list page the way a listing does (pods: pod items, else
+ * namespace names); *count gets the items kept, *cont the continue token
+ * (malloc'd, NULL on the last page).  0, -EBADMSG for a body that is not
+ * a JSON object, or -errno.  Pure; exposed for fuzzing. */
+int cache_parse_page(const char *p, size_t n, int pods, size_t *count,
+		     char **cont);
 time_t k8s_time(const char *rfc3339);
 
 #include "stream/util.h"

@@ -350,7 +350,17 @@ static void ended_normally(struct session *s)
 		if (!s->got_status) {
 			finish(s, SESS_LOST, EIO, "connection closed before the exit status");
 		} else if (s->st.kind == K8S_FAILURE) {
-			finish(s, SESS_FAILED, 0, "%s: %s", s->st.reason[0] ? s->st.reason : "Failure",
+			/* An attach has no status file, so a failure (including
+			 * a status that is not JSON) must reach its readers as
+			 * an error, not as the end of the output, and be said
+			 * in the log.  Exec readers get EOF: `status` tells. */
+			int e = s->kind == SESS_ATTACH ? EIO : 0;
+
+			if (e)
+				pwarn("attach %s/%s/%s: %s: %.300s", s->ns, s->pod,
+				      s->container ? s->container : "-",
+				      s->st.reason[0] ? s->st.reason : "Failure", s->st.message);
+			finish(s, SESS_FAILED, e, "%s: %s", s->st.reason[0] ? s->st.reason : "Failure",
 			       s->st.message);
 		} else {
 			finish(s, SESS_EXITED, 0, "exited %d", s->st.kind == K8S_EXIT ? s->st.exit_code : 0);
@@ -677,6 +687,8 @@ int session_service(struct session *s, uint64_t now_ms)
 	/* keepalive */
 	if (s->kind != SESS_LOG && keepalive_interval_ms > 0) {
 		if (s->ping_outstanding && now_ms - s->ping_sent_ms > (uint64_t)keepalive_timeout_ms) {
+			pwarn("session %s/%s: no pong within %ld ms of our ping: the connection is lost",
+			      s->ns, s->pod, keepalive_timeout_ms);
 			finish(s, SESS_LOST, EIO, "no reply to ping within %ld s",
 			       keepalive_timeout_ms / 1000);
 			return 1;

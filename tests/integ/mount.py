@@ -12,6 +12,7 @@ Standard library only.
 """
 
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -168,3 +169,30 @@ class Suite:
     def report(self):
         print("%s: %d passed, %d failed" % (self.name, self.passed, self.failed), flush=True)
         return 1 if self.failed else 0
+
+
+# Assertions shared by the integration tests.
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError("%s: %r != %r" % (what, a, b))
+
+
+def read_until(fd, want, timeout=10.0):
+    """Read fd until `want` (bytes) was seen; -> everything read."""
+    buf = b""
+    deadline = time.time() + timeout
+    while want not in buf:
+        left = deadline - time.time()
+        check(left > 0, "timed out waiting for %r, got %r" % (want, buf[-200:]))
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 65536)
+            check(chunk, "EOF before %r (got %r)" % (want, buf[-200:]))
+            buf += chunk
+    return buf

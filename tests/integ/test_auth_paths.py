@@ -18,14 +18,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, is_mount, podfs_bin  # noqa: E402
+from mount import Mount, Suite, check, is_mount, podfs_bin  # noqa: E402
 
 PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins", "exec-cred.sh")
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def kubeconfig(fx, tmp, user_yaml):

@@ -42,7 +42,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "cri"))
 sys.dont_write_bytecode = True
 import fixture  # noqa: E402
-from mount import Mount, Suite, podfs_bin  # noqa: E402
+from mount import Mount, Suite, check, podfs_bin  # noqa: E402
 
 NS = "cri"
 TICKER = "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done"
@@ -51,11 +51,6 @@ TICKER = "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done"
 # sleep.  So wait (up to 5 s) until a size is there, then print it.
 STTY = ("i=0; while [ $i -lt 50 ]; do s=$(stty size 2>/dev/null); "
         "case \"$s\" in ''|'0 0') sleep 0.1; i=$((i+1));; *) break;; esac; done; echo $s")
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def free_port():

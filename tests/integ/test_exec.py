@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, run  # noqa: E402
+from mount import Mount, Suite, check, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -39,11 +39,6 @@ CLUSTER = {
          "containers": [{"name": "app", "image": "x", "command": ["sleep", "infinity"]}]},
     ],
 }
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def eq(a, b, what=""):

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, run  # noqa: E402
+from mount import Mount, Suite, check  # noqa: E402
 
 TICKER = ("demo", "ticker", "ticker")
 ECHO = ("demo", "echo", "echo")
@@ -39,11 +39,6 @@ try:
 except OSError as e:
     sys.stderr.write(os.strerror(e.errno) + "\\n"); sys.exit(3)
 """
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def read_until(fd, want, timeout=10.0):

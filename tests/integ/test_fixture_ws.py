@@ -15,7 +15,6 @@ line is "test_fixture_ws: N passed, N failed".
 import base64
 import hashlib
 import http.client
-import io
 import os
 import re
 import select

@@ -21,20 +21,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import ROOT, Mount, Suite, is_mount, podfs_bin, run  # noqa: E402
+from mount import Mount, ROOT, Suite, check, eq, is_mount, podfs_bin, run  # noqa: E402
 
 NOBODY = 65534
 SUITE_TIMEOUT = 600
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def eq(a, b, what=""):
-    if a != b:
-        raise AssertionError("%s: %r != %r" % (what, a, b))
 
 
 def read(path):

@@ -19,17 +19,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, run  # noqa: E402
+from mount import Mount, Suite, check, run  # noqa: E402
 
 SUITE_TIMEOUT = 300
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INDEX = os.path.join(ROOT, "tests", "fixture", "www", "index.html")
 BIG = 256 << 20
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def eq(a, b, what=""):

@@ -15,14 +15,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite  # noqa: E402
+from mount import Mount, Suite, check  # noqa: E402
 
 PASSWORD = "podfs-test-password-7f3a9c"
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def secrets_of(fx):

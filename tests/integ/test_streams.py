@@ -18,29 +18,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, run  # noqa: E402
+from mount import Mount, Suite, check, read_until, run  # noqa: E402
 
 MANY = 50
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def read_until(fd, want, timeout=10.0):
-    """Read fd until `want` (bytes) was seen; -> everything read."""
-    buf = b""
-    deadline = time.time() + timeout
-    while want not in buf:
-        left = deadline - time.time()
-        check(left > 0, "timed out waiting for %r, got %r" % (want, buf[-200:]))
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            chunk = os.read(fd, 65536)
-            check(chunk, "EOF before %r (got %r)" % (want, buf[-200:]))
-            buf += chunk
-    return buf
 
 
 def cluster_file(tmp):

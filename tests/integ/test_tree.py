@@ -17,20 +17,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, podfs_bin, run  # noqa: E402
+from mount import Mount, Suite, check, eq, podfs_bin, run  # noqa: E402
 
 SUITE_TIMEOUT = 600
 BIG = 2000
-
-
-def check(cond, msg="check failed"):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def eq(a, b, what=""):
-    if a != b:
-        raise AssertionError("%s: %r != %r" % (what, a, b))
 
 
 def kubectl(fx, *args):

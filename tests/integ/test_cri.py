@@ -42,7 +42,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "cri"))
 sys.dont_write_bytecode = True
 import fixture  # noqa: E402
-from mount import Mount, Suite, check, podfs_bin  # noqa: E402
+from mount import Mount, Suite, check, read_until, podfs_bin  # noqa: E402
 
 NS = "cri"
 TICKER = "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done"
@@ -283,20 +283,6 @@ def t_raw_portforward_netns(fx, env):
 
 
 # --- podfs on the spliced fixture -------------------------------------------------
-
-def read_until(fd, want, timeout=10.0):
-    buf = b""
-    deadline = time.time() + timeout
-    while want not in buf:
-        left = deadline - time.time()
-        check(left > 0, "timed out waiting for %r, got %r" % (want, buf[-200:]))
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            chunk = os.read(fd, 65536)
-            check(chunk, "EOF before %r (got %r)" % (want, buf[-200:]))
-            buf += chunk
-    return buf
-
 
 def splice_lines(fx, kind):
     with open(os.path.join(fx.state, "server.log"), errors="replace") as f:

@@ -12,7 +12,6 @@ Prints 'test_faults: N passed, N failed' last."""
 import errno
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, check  # noqa: E402
+from mount import Mount, Suite, check, read_until  # noqa: E402
 
 TICKER = ("demo", "ticker", "ticker")
 ECHO = ("demo", "echo", "echo")
@@ -39,20 +38,6 @@ try:
 except OSError as e:
     sys.stderr.write(os.strerror(e.errno) + "\\n"); sys.exit(3)
 """
-
-
-def read_until(fd, want, timeout=10.0):
-    buf = b""
-    deadline = time.time() + timeout
-    while want not in buf:
-        left = deadline - time.time()
-        check(left > 0, "timed out waiting for %r, got %r" % (want, buf[-200:]))
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            chunk = os.read(fd, 65536)
-            check(chunk, "EOF before %r (got %r)" % (want, buf[-200:]))
-            buf += chunk
-    return buf
 
 
 def status(m):

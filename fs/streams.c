@@ -600,7 +600,8 @@ static struct sfh *sfh_new(enum sfh_kind kind)
 	return h;
 }
 
-static void sfh_free(struct sfh *h)
+/* Answer every parked request with EBADF: the file is going away. */
+static void fail_parked(struct sfh *h)
 {
 	struct preq *p;
 
@@ -609,12 +610,20 @@ static void sfh_free(struct sfh *h)
 		fuse_reply_err(p->req, EBADF);
 		free(p);
 	}
+	h->reads_tail = &h->reads;
 	while ((p = h->writes)) {
 		h->writes = p->next;
 		fuse_reply_err(p->req, EBADF);
 		free(p->data);
 		free(p);
 	}
+	h->writes_tail = &h->writes;
+}
+
+static void sfh_free(struct sfh *h)
+{
+
+	fail_parked(h);
 	if (h->rd)
 		chanbuf_reader_close(h->rd);
 	if (h->ph)
@@ -933,7 +942,6 @@ void streams_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhan
 void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct sfh *h = sfh_ref(fi->fh);
-	struct preq *p;
 
 	if (!h) {
 		if (req)
@@ -945,19 +953,7 @@ void streams_release(fuse_req_t req, struct fuse_file_info *fi)
 	/* Nothing parked may be left unanswered. */
 	pthread_mutex_lock(&h->lock);
 	h->closed = 1;
-	while ((p = h->reads)) {
-		h->reads = p->next;
-		fuse_reply_err(p->req, EBADF);
-		free(p);
-	}
-	h->reads_tail = &h->reads;
-	while ((p = h->writes)) {
-		h->writes = p->next;
-		fuse_reply_err(p->req, EBADF);
-		free(p->data);
-		free(p);
-	}
-	h->writes_tail = &h->writes;
+	fail_parked(h);
 	pthread_mutex_unlock(&h->lock);
 	if (h->kind == SK_LOG_FOLLOW && h->sess)
 		session_hangup(h->sess);

@@ -11,6 +11,7 @@ removes the temporary directory: a test never leaves a mount behind.
 Standard library only.
 """
 
+import errno
 import os
 import select
 import shutil
@@ -196,3 +197,19 @@ def read_until(fd, want, timeout=10.0):
             check(chunk, "EOF before %r (got %r)" % (want, buf[-200:]))
             buf += chunk
     return buf
+
+
+def expect_errno(fn, code, what):
+    try:
+        fn()
+    except OSError as e:
+        if e.errno != code:
+            raise AssertionError("%s: errno %s, want %s" % (
+                what, errno.errorcode.get(e.errno, e.errno), errno.errorcode[code]))
+        return
+    raise AssertionError("%s: no error, want %s" % (what, errno.errorcode[code]))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()

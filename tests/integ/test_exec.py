@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, check, run  # noqa: E402
+from mount import Mount, Suite, check, expect_errno, read, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -45,22 +45,6 @@ def eq(a, b, what=""):
     if a != b:
         ra, rb = repr(a), repr(b)
         raise AssertionError("%s: %s != %s" % (what, ra[:300], rb[:300]))
-
-
-def expect_errno(fn, code, what):
-    try:
-        fn()
-    except OSError as e:
-        if e.errno != code:
-            raise AssertionError("%s: errno %s, want %s" % (
-                what, errno.errorcode.get(e.errno, e.errno), errno.errorcode[code]))
-        return
-    raise AssertionError("%s: no error, want %s" % (what, errno.errorcode[code]))
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def write(path, data):

@@ -21,26 +21,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, ROOT, Suite, check, eq, is_mount, podfs_bin, run  # noqa: E402
+from mount import Mount, ROOT, Suite, check, eq, expect_errno, is_mount, podfs_bin, read, run  # noqa: E402
 
 NOBODY = 65534
 SUITE_TIMEOUT = 600
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def expect_errno(fn, code, what):
-    try:
-        fn()
-    except OSError as e:
-        if e.errno != code:
-            raise AssertionError("%s: errno %s, want %s" % (
-                what, errno.errorcode.get(e.errno, e.errno), errno.errorcode[code]))
-        return
-    raise AssertionError("%s: no error, want %s" % (what, errno.errorcode[code]))
 
 
 def mode(path):

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, check, eq, podfs_bin, run  # noqa: E402
+from mount import Mount, Suite, check, eq, expect_errno, podfs_bin, read, run  # noqa: E402
 
 SUITE_TIMEOUT = 600
 BIG = 2000
@@ -33,22 +33,6 @@ def kubectl(fx, *args):
 def names(fx, *args):
     return sorted(line.split("/", 1)[1] for line in kubectl(fx, *args, "-o", "name")
                   .decode().split())
-
-
-def expect_errno(fn, code, what):
-    try:
-        fn()
-    except OSError as e:
-        if e.errno != code:
-            raise AssertionError("%s: errno %s, want %s" % (
-                what, errno.errorcode.get(e.errno, e.errno), errno.errorcode[code]))
-        return
-    raise AssertionError("%s: no error, want %s" % (what, errno.errorcode[code]))
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 # ---- cases on the shared mount ------------------------------------------------

@@ -622,7 +622,6 @@ static void fail_parked(struct sfh *h)
 
 static void sfh_free(struct sfh *h)
 {
-
 	fail_parked(h);
 	if (h->rd)
 		chanbuf_reader_close(h->rd);

@@ -54,8 +54,8 @@ def _installed(pkg):
     return r.returncode == 0 and "ok installed" in r.stdout
 
 
-def ensure_packages(log=print):
-    missing = [p for p in PACKAGES if not _installed(p)]
+def ensure_packages(log=print, packages=()):
+    missing = [p for p in PACKAGES + list(packages) if not _installed(p)]
     if not missing:
         return
     if os.geteuid() != 0:
@@ -120,11 +120,28 @@ exit 0
 """
 
 
+def _loopback_cni(cni_bin, cni_conf):
+    plugin = os.path.join(cni_bin, "podfs-lo")
+    with open(plugin, "w") as f:
+        f.write(CNI_PLUGIN)
+    os.chmod(plugin, 0o755)
+    os.symlink("podfs-lo", os.path.join(cni_bin, "loopback"))
+    with open(os.path.join(cni_conf, "10-podfs.conflist"), "w") as f:
+        json.dump({"cniVersion": "0.4.0", "name": "podfs-lo",
+                   "plugins": [{"type": "podfs-lo"}]}, f)
+
+
 class Containerd:
     """One containerd with everything under self.dir; stop() undoes all of it."""
 
-    def __init__(self, log=None):
+    def __init__(self, log=None, cni=None, image_files=None, parent=None):
+        """cni(bin_dir, conf_dir) writes the CNI setup (default: the loopback-only
+        plugin above); image_files {path: bytes} go into the test image too;
+        parent is where the state directory is made (default: $TMPDIR)."""
+        self.parent = parent
         self.log = log or (lambda *a: None)
+        self.cni = cni or _loopback_cni
+        self.image_files = image_files or {}
         self.dir = None
         self.proc = None
         self.client = None
@@ -153,20 +170,13 @@ class Containerd:
         # The shims put their sockets in /run/containerd/s whatever the config
         # says; remember whether that existed, to leave the machine as found.
         self.made_run = not os.path.exists("/run/containerd")
-        self.dir = tempfile.mkdtemp(prefix="podfs-cri-")
+        self.dir = tempfile.mkdtemp(prefix="podfs-cri-", dir=self.parent)
         d = self.dir
         self.sock = os.path.join(d, "containerd.sock")
         cni_bin, cni_conf = os.path.join(d, "cni", "bin"), os.path.join(d, "cni", "conf")
         os.makedirs(cni_bin)
         os.makedirs(cni_conf)
-        plugin = os.path.join(cni_bin, "podfs-lo")
-        with open(plugin, "w") as f:
-            f.write(CNI_PLUGIN)
-        os.chmod(plugin, 0o755)
-        os.symlink("podfs-lo", os.path.join(cni_bin, "loopback"))
-        with open(os.path.join(cni_conf, "10-podfs.conflist"), "w") as f:
-            json.dump({"cniVersion": "0.4.0", "name": "podfs-lo",
-                       "plugins": [{"type": "podfs-lo"}]}, f)
+        self.cni(cni_bin, cni_conf)
         self.snapshotter = "overlayfs" if _overlay_works(d) else "native"
         self.stream_port = _free_port()
         cfg = CONFIG % {"d": d, "sock": self.sock, "port": self.stream_port,
@@ -220,7 +230,8 @@ class Containerd:
         return "\n".join(lines)[-n:] or data.decode("utf-8", "replace")[-n:]
 
     def _import_image(self):
-        tar = image.build(os.path.join(self.dir, "busybox.tar"), [IMAGE, PAUSE])
+        tar = image.build(os.path.join(self.dir, "busybox.tar"), [IMAGE, PAUSE],
+                          files=self.image_files)
         cmd = ["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import",
                "--snapshotter", self.snapshotter, tar]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=60)

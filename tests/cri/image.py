@@ -23,7 +23,7 @@ def _applets(busybox):
     return sorted(set(a.strip() for a in out.stdout.split() if a.strip()))
 
 
-def _layer(busybox):
+def _layer(busybox, files):
     buf = io.BytesIO()
     now = int(time.time())
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
@@ -49,13 +49,19 @@ def _layer(busybox):
             t.addfile(ti)
         add_file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
         add_file("etc/group", b"root:x:0:\n")
-        add_file("www/index.html", b"hello-from-cri\n")
+        extra = dict(files)
+        add_file("www/index.html", extra.pop("www/index.html", b"hello-from-cri\n"))
+        for name in sorted(extra):
+            for i in range(1, name.count("/")):    # parents below the fixed dirs
+                add_dir("/".join(name.split("/")[:i + 1]))
+            add_file(name, extra[name])
     return buf.getvalue()
 
 
-def build(path, refs, busybox=BUSYBOX):
-    """Write the archive to path, tagged with every name in refs."""
-    layer = _layer(busybox)
+def build(path, refs, busybox=BUSYBOX, files=None):
+    """Write the archive to path, tagged with every name in refs; files
+    {relative path: bytes} are added to the layer (www/ for httpd)."""
+    layer = _layer(busybox, files or {})
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     config = json.dumps({
         "architecture": "amd64", "os": "linux",

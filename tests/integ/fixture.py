@@ -23,6 +23,8 @@ import tempfile
 import time
 import urllib.parse
 
+from mount import BACKEND, Unsupported  # noqa: F401  (suites catch fixture.Unsupported)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER = os.path.join(ROOT, "tests", "fixture", "server.py")
 PY = "/usr/bin/python3"
@@ -58,6 +60,8 @@ def _started(pid):
 
 
 class Fixture:
+    backend = "fixture"
+
     def __init__(self, state=None, port=0, synthetic=(), cluster=None, keep=False):
         self.own_state = state is None
         self.state = state or tempfile.mkdtemp(prefix="podfs-fixture-")
@@ -214,3 +218,17 @@ class Fixture:
         return subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=timeout, env=env,
                               stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def only_fixture(fx, why):
+    """A case that needs the fixture: on another backend, skip with why."""
+    if fx.backend != "fixture":
+        raise Unsupported(why)
+
+
+# PODFS_BACKEND=cluster: the suites' Fixture is the real cluster of
+# tests/cluster (see cluster_backend.py), with the same interface.
+if BACKEND == "cluster":
+    from cluster_backend import ClusterBackend as Fixture  # noqa: E402,F811
+elif BACKEND != "fixture":
+    raise SystemExit("PODFS_BACKEND must be fixture or cluster, not %r" % BACKEND)

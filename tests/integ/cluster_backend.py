@@ -1,0 +1,296 @@
+"""The real-cluster backend of the integration suites (PODFS_BACKEND=cluster).
+
+It has the interface of fixture.Fixture, so a suite written against the
+fixture runs unchanged against the cluster that tests/cluster/harness.py
+started (its state.json is named by PODFS_CLUSTER_STATE):
+
+* start() the first time attaches: it reads the state, and when the suite
+  asked for a cluster file or synthetic pods it creates them with kubectl
+  (tests/cluster/workloads.py translates the fixture's schema; synthetic
+  pods are bound to a node that does not exist, so they stay Pending like
+  the fixture's, without costing a container each) and waits for them;
+* stop() and start() afterwards stop and start kube-apiserver itself (by
+  its pid, then with the argv the harness used), and proc.pid is the
+  apiserver's: a suite that stops, freezes or kills "the server" does that
+  to the real one;
+* what only the fixture can do (its /_fixture/ control endpoint: knobs,
+  stats, injected garbage, its runtime) raises mount.Unsupported with the
+  reason, which the suite reports as a skip with that reason.
+"""
+
+import http.client
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+
+from mount import Unsupported
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
+import workloads  # noqa: E402
+
+PHANTOM_NODE = "podfs-phantom"
+APISERVER = "kube-apiserver"
+
+
+def state_file():
+    p = os.environ.get("PODFS_CLUSTER_STATE")
+    if not p or not os.path.exists(p):
+        raise RuntimeError("PODFS_BACKEND=cluster needs PODFS_CLUSTER_STATE naming the "
+                           "state.json of a running tests/cluster harness (make check-cluster)")
+    return p
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class _Proc:
+    """What a suite needs of fixture.proc: the apiserver's pid."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def poll(self):
+        return None if _alive(self.pid) else 0
+
+
+class ClusterBackend:
+    backend = "cluster"
+
+    def __init__(self, state=None, port=0, synthetic=(), cluster=None, keep=False):
+        self.synthetic = list(synthetic)
+        self.cluster = cluster
+        self.attached = False
+        self.created = []            # namespaces this backend made, deleted at close
+        self.proc = None
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start(self, timeout=300):
+        if not self.attached:
+            self._attach(timeout)
+            return self
+        if self.proc is None:
+            self._start_apiserver()
+        return self
+
+    def _attach(self, timeout):
+        self.state_path = state_file()
+        with open(self.state_path) as f:
+            st = json.load(f)
+        self.st = st
+        self.state = st["dir"]
+        self.port, self.base = st["port"], st["base"]
+        self.token, self.limited_token = st["token"], st["limited_token"]
+        self.kubeconfig, self.ca = st["kubeconfig"], st["ca"]
+        self.ssl = ssl.create_default_context(cafile=self.ca)
+        self.proc = _Proc(st["pids"][APISERVER])
+        self.attached = True
+        if self.cluster:
+            self._create_cluster_file(self.cluster, timeout)
+        for spec in self.synthetic:
+            ns, count = spec.split(":")
+            self._create_synthetic(ns, int(count))
+
+    def _create_cluster_file(self, path, timeout):
+        nss, pods = workloads.fixture_cluster(path)
+        have = set(self._names("namespaces"))
+        new_ns = [n for n in nss if n["metadata"]["name"] not in have]
+        self.created += [n["metadata"]["name"] for n in new_ns]
+        existing = {(p["metadata"]["namespace"], p["metadata"]["name"])
+                    for p in self._pods_json()}
+        new = [p for p in pods
+               if (p["metadata"]["namespace"], p["metadata"]["name"]) not in existing]
+        if new_ns or new:
+            self.apply(new_ns + new)
+        self._wait_running([(p["metadata"]["namespace"], p["metadata"]["name"])
+                            for p in new if p["spec"]["containers"][0]["image"]
+                            == workloads.IMAGE], timeout)
+
+    def _create_synthetic(self, ns, count):
+        """Pods bound to a node that does not exist: listed, never run."""
+        have = set(self._names("namespaces"))
+        if ns not in have:
+            self.apply([{"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": ns, "labels": {"fixture": "synthetic"}}}])
+        if len(self._names("pods", "-n", ns)) >= count:
+            return
+        pods = [{"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "pod-%05d" % i, "namespace": ns,
+                              "labels": {"app": "synthetic", "shard": str(i % 4)}},
+                 "spec": {"nodeName": PHANTOM_NODE, "containers": [{
+                     "name": "app", "image": "registry.example/app:1.0",
+                     "imagePullPolicy": "Never", "command": ["sleep", "infinity"]}]}}
+                for i in range(count)]
+        for i in range(0, count, 500):       # kubectl reads one List at a time
+            self.apply(pods[i:i + 500], timeout=300)
+
+    def _wait_running(self, keys, timeout):
+        deadline = time.time() + timeout
+        want = set(keys)
+        while want:
+            running = {(p["metadata"]["namespace"], p["metadata"]["name"])
+                       for p in self._pods_json() if p["status"].get("phase") == "Running"}
+            want -= running
+            if not want:
+                return
+            if time.time() > deadline:
+                raise RuntimeError("pods not running after %ds: %s" % (timeout, sorted(want)))
+            time.sleep(0.5)
+
+    def stop(self, timeout=30):
+        """Stop kube-apiserver (SIGTERM, then SIGKILL)."""
+        p, self.proc = self.proc, None
+        if p is None:
+            return None
+        if _alive(p.pid):
+            os.kill(p.pid, signal.SIGTERM)
+            deadline = time.time() + timeout
+            while _alive(p.pid) and time.time() < deadline:
+                time.sleep(0.05)
+            if _alive(p.pid):
+                os.kill(p.pid, signal.SIGKILL)
+        while _alive(p.pid):
+            time.sleep(0.05)
+        return 0
+
+    def _start_apiserver(self, timeout=120):
+        argv = self.st["argv"][APISERVER]
+        with open(os.path.join(self.state, APISERVER + ".log"), "ab") as logf:
+            p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True,
+                                 cwd=self.state)
+        self.proc = _Proc(p.pid)
+        self._popen = p              # reaped by us; the harness kills it by pid
+        self._record_pid(p.pid)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if p.poll() is not None:
+                raise RuntimeError("kube-apiserver exited %d on restart" % p.returncode)
+            try:
+                if self.request("GET", "/readyz", timeout=3)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("kube-apiserver not ready %ds after restart" % timeout)
+
+    def _record_pid(self, pid):
+        """The harness stops what state.json names, also a restarted apiserver."""
+        with open(self.state_path) as f:
+            st = json.load(f)
+        st["pids"][APISERVER] = pid
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(st, f, indent=1)
+        os.rename(tmp, self.state_path)
+        self.st = st
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def close(self):
+        if self.attached and self.proc is None:
+            self._start_apiserver()     # leave the cluster as found
+        for ns in self.created:
+            self.kubectl("delete", "namespace", ns, "--wait=false")
+        self.created = []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- HTTP and kubectl ------------------------------------------------------
+
+    def request(self, method, path, headers=None, body=None, auth=True, timeout=20):
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl,
+                                        timeout=timeout)
+        h = dict(headers or {})
+        if auth is True:
+            h["Authorization"] = "Bearer " + self.token
+        elif isinstance(auth, str):
+            h["Authorization"] = "Bearer " + auth
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def get(self, path, **kw):
+        st, _, body = self.request("GET", path, **kw)
+        try:
+            return st, json.loads(body)
+        except ValueError:
+            return st, body
+
+    def kubectl(self, *args, context=None, input=None, timeout=60):
+        cmd = [self.st["kubectl"], "--kubeconfig", self.kubeconfig]
+        if context:
+            cmd += ["--context", context]
+        cmd += list(args)
+        env = dict(os.environ, KUBECACHEDIR=os.path.join(self.state, "kubecache"),
+                   HOME=self.state)
+        return subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout, env=env,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    def apply(self, objs, timeout=120):
+        r = self.kubectl("apply", "-f", "-", input=workloads.as_list(objs).encode(),
+                         timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("kubectl apply: %s" % r.stderr.decode()[-1000:])
+
+    def _names(self, *args):
+        r = self.kubectl("get", *args, "-o", "name")
+        return [ln.split("/", 1)[1] for ln in r.stdout.decode().split()]
+
+    def _pods_json(self):
+        r = self.kubectl("get", "pods", "-A", "-o", "json")
+        return json.loads(r.stdout)["items"]
+
+    # --- what only the fixture has --------------------------------------------
+
+    def control(self, endpoint, method="POST", **params):
+        raise Unsupported("the fixture's /_fixture/%s (fault injection and counters) has "
+                          "no counterpart in a real kube-apiserver" % endpoint)
+
+    def stats(self):
+        return self.control("stats")
+
+    def reset_stats(self):
+        return self.control("reset-stats")
+
+    def set(self, **knobs):
+        return self.control("set")
+
+    def drop(self):
+        return self.control("drop")
+
+    def restart_pod(self, ns, pod):
+        return self.control("restart")
+
+    def garbage(self, what, count=1):
+        return self.control("garbage")
+
+    @property
+    def rt(self):
+        raise Unsupported("the fixture's process runtime; the cluster's runtime is "
+                          "containerd behind the kubelet")
+
+    @property
+    def knobs(self):
+        raise Unsupported("the fixture's knobs")

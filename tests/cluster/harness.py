@@ -466,6 +466,7 @@ class Cluster:
 
     def stop(self):
         """Idempotent and safe on every path."""
+        self._stop_restarted()
         for name in ("kubelet", "kube-scheduler", "kube-controller-manager",
                      "kube-apiserver", "etcd"):
             try:
@@ -494,6 +495,34 @@ class Cluster:
             _unlink_log_links(self.dir)
             if not os.environ.get("PODFS_KEEP_CLUSTER"):
                 shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop_restarted(self):
+        """A suite may have restarted a component (tests/integ/cluster_backend.py):
+        state.json then names a pid that is not our child.  Stop it by that pid,
+        once /proc confirms it still runs with our directory in its arguments."""
+        try:
+            with open(self.p("state.json")) as f:
+                pids = json.load(f)["pids"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        for name, pid in pids.items():
+            mine = self.procs.get(name)
+            if mine is not None and mine.pid == pid:
+                continue
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if (self.dir + "/").encode() not in f.read():
+                        continue
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                continue
+            deadline = time.time() + 15
+            while os.path.exists("/proc/%d/cmdline" % pid) and time.time() < deadline:
+                time.sleep(0.1)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def __enter__(self):
         return self.start()

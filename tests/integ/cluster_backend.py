@@ -73,6 +73,7 @@ class ClusterBackend:
         self.attached = False
         self.created = []            # namespaces this backend made, deleted at close
         self.proc = None
+        self._popens = {}
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -164,15 +165,19 @@ class ClusterBackend:
             time.sleep(0.05)
         return 0
 
-    def _start_apiserver(self, timeout=120):
-        argv = self.st["argv"][APISERVER]
-        with open(os.path.join(self.state, APISERVER + ".log"), "ab") as logf:
-            p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+    def _spawn(self, name):
+        """Start a component again with the argv the harness used."""
+        with open(os.path.join(self.state, name + ".log"), "ab") as logf:
+            p = subprocess.Popen(self.st["argv"][name], stdout=logf, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True,
                                  cwd=self.state)
+        self._popens[name] = p       # reaped by us; the harness stops it by pid
+        self._record_pid(name, p.pid)
+        return p
+
+    def _start_apiserver(self, timeout=120):
+        p = self._spawn(APISERVER)
         self.proc = _Proc(p.pid)
-        self._popen = p              # reaped by us; the harness kills it by pid
-        self._record_pid(p.pid)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if p.poll() is not None:
@@ -185,11 +190,35 @@ class ClusterBackend:
             time.sleep(0.2)
         raise RuntimeError("kube-apiserver not ready %ds after restart" % timeout)
 
-    def _record_pid(self, pid):
-        """The harness stops what state.json names, also a restarted apiserver."""
+    def restart_component(self, name):
+        """SIGKILL one component (a crash) and start it again."""
+        pid = self.st["pids"][name]
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+        if name == APISERVER:
+            self._start_apiserver()
+        else:
+            self._spawn(name)
+
+    def wait_node_ready(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = self.kubectl("get", "nodes", "-o", "json")
+            if r.returncode == 0 and all(
+                    any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in n["status"].get("conditions", []))
+                    for n in json.loads(r.stdout)["items"]):
+                return
+            time.sleep(0.5)
+        raise RuntimeError("node not Ready %ds after a kubelet restart" % timeout)
+
+    def _record_pid(self, name, pid):
+        """The harness stops what state.json names, also a restarted component."""
         with open(self.state_path) as f:
             st = json.load(f)
-        st["pids"][APISERVER] = pid
+        st["pids"][name] = pid
         tmp = self.state_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(st, f, indent=1)

@@ -512,7 +512,8 @@ static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msgle
 	l->fallback = rc == 1;
 	l->n = col.n;
 	l->names = col.names;
-	qsort(l->names, l->n, sizeof(char *), cmp_str);
+	if (l->n)	/* an empty list has no array: qsort(NULL, 0) is undefined */
+		qsort(l->names, l->n, sizeof(char *), cmp_str);
 	*out = l;
 	return 0;
 }
@@ -542,7 +543,8 @@ static int fetch_pods(struct cache *c, const char *ns, void **out, char *msg,
 	l->refs = 1;
 	l->n = col.n;
 	l->pods = col.pi;
-	qsort(l->pods, l->n, sizeof(*l->pods), cmp_pod);
+	if (l->n)	/* an empty namespace (kube-node-lease) has no array */
+		qsort(l->pods, l->n, sizeof(*l->pods), cmp_pod);
 	*out = l;
 	return 0;
 }

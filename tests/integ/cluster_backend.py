@@ -119,7 +119,14 @@ class ClusterBackend:
                             == workloads.IMAGE], timeout)
 
     def _create_synthetic(self, ns, count):
-        """Pods bound to a node that does not exist: listed, never run."""
+        """Pods bound to a node without a kubelet: listed, never run.  The
+        Node object must exist (the pod garbage collector deletes pods bound
+        to a missing node), and the pods tolerate the unreachable taint the
+        node lifecycle controller puts on it (or they would be evicted)."""
+        if PHANTOM_NODE not in self._names("nodes"):
+            self.apply([{"apiVersion": "v1", "kind": "Node",
+                         "metadata": {"name": PHANTOM_NODE,
+                                      "labels": {"podfs/phantom": "true"}}}])
         have = set(self._names("namespaces"))
         if ns not in have:
             self.apply([{"apiVersion": "v1", "kind": "Namespace",
@@ -129,7 +136,8 @@ class ClusterBackend:
         pods = [{"apiVersion": "v1", "kind": "Pod",
                  "metadata": {"name": "pod-%05d" % i, "namespace": ns,
                               "labels": {"app": "synthetic", "shard": str(i % 4)}},
-                 "spec": {"nodeName": PHANTOM_NODE, "containers": [{
+                 "spec": {"nodeName": PHANTOM_NODE,
+                          "tolerations": [{"operator": "Exists"}], "containers": [{
                      "name": "app", "image": "registry.example/app:1.0",
                      "imagePullPolicy": "Never", "command": ["sleep", "infinity"]}]}}
                 for i in range(count)]
@@ -205,7 +213,7 @@ class ClusterBackend:
     def wait_node_ready(self, timeout=120):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            r = self.kubectl("get", "nodes", "-o", "json")
+            r = self.kubectl("get", "nodes", "-l", "!podfs/phantom", "-o", "json")
             if r.returncode == 0 and all(
                     any(c["type"] == "Ready" and c["status"] == "True"
                         for c in n["status"].get("conditions", []))

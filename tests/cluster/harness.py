@@ -75,6 +75,7 @@ CNI_PLUGINS = "/usr/lib/cni"
 NODE = "podfs-node"
 ADMIN = "fixture-admin"
 LIMITED = "fixture-limited"
+COMPONENTS = "podfs-components"
 
 
 def _free_port():
@@ -188,10 +189,22 @@ class Cluster:
             if r.returncode != 0:
                 raise Unavailable("openssl %s: %s" % (args[0], r.stderr.strip()))
         self.token_file = self.p("pki", "tokens.csv")
+        # The components get a user of their own, so that the audit log
+        # (the suites' request counters) holds only what the tests' clients do.
+        self.components_token = "components." + os.urandom(16).hex()
         with open(self.token_file, "w") as f:
             f.write('%s,%s,uid-admin,"system:masters"\n' % (self.tokens["admin"], ADMIN))
             f.write('%s,%s,uid-limited\n' % (self.tokens["limited"], LIMITED))
+            f.write('%s,%s,uid-components,"system:masters"\n' % (self.components_token,
+                                                                  COMPONENTS))
         os.chmod(self.token_file, 0o600)
+        self.audit_policy = self.p("pki", "audit-policy.json")
+        with open(self.audit_policy, "w") as f:
+            json.dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                       "omitStages": ["RequestReceived"],
+                       "rules": [{"level": "Metadata",
+                                  "users": [ADMIN, LIMITED, "fixture-cert-user"]},
+                                 {"level": "None"}]}, f)
 
     # --- processes -------------------------------------------------------------
 
@@ -297,6 +310,9 @@ class Cluster:
             "--kubelet-preferred-address-types", "InternalIP",
             "--allow-privileged=true", "--profiling=false",
             "--cert-dir", self.p("pki", "apiserver"),
+            "--audit-policy-file", self.audit_policy,
+            "--audit-log-path", self.p("audit.log"), "--audit-log-format", "json",
+            "--audit-log-mode", "blocking", "--audit-log-maxsize", "0",
             "--v", "1"])
         self._wait("kube-apiserver", lambda: self._api_ok("/readyz"), 90, "ready")
 
@@ -310,6 +326,9 @@ class Cluster:
         write_kubeconfig(self.kubeconfig, self.base, self.crt)
         self.admin_kubeconfig = self.p("admin.kubeconfig")
         write_kubeconfig(self.admin_kubeconfig, self.base, self.crt, namespace="default")
+        self.components_kubeconfig = self.p("components.kubeconfig")
+        write_kubeconfig(self.components_kubeconfig, self.base, self.crt, namespace="default",
+                         token=self.components_token)
         nss, self.pods = workloads.fixture_cluster()
         objs = [n for n in nss if n["metadata"]["name"] not in ("default", "kube-system")]
         self.apply(objs + workloads.rbac(LIMITED))
@@ -317,7 +336,7 @@ class Cluster:
     def _controllers(self):
         self._spawn("kube-controller-manager", [
             os.path.join(self.bin, "kube-controller-manager"),
-            "--kubeconfig", self.admin_kubeconfig,
+            "--kubeconfig", self.components_kubeconfig,
             "--bind-address", "127.0.0.1", "--secure-port", str(_free_port()),
             "--leader-elect=false",
             "--service-account-private-key-file", self.sa_key,
@@ -327,7 +346,7 @@ class Cluster:
             "--v", "1"])
         self._spawn("kube-scheduler", [
             os.path.join(self.bin, "kube-scheduler"),
-            "--kubeconfig", self.admin_kubeconfig,
+            "--kubeconfig", self.components_kubeconfig,
             "--bind-address", "127.0.0.1", "--secure-port", str(_free_port()),
             "--leader-elect=false", "--v", "1"])
 
@@ -391,7 +410,7 @@ class Cluster:
             json.dump(cfg, f)
         self._spawn("kubelet", [
             os.path.join(self.bin, "kubelet"), "--config", path,
-            "--kubeconfig", self.admin_kubeconfig,
+            "--kubeconfig", self.components_kubeconfig,
             "--root-dir", self.p("kubelet"), "--cert-dir", self.p("kubelet", "pki"),
             "--node-ip", self.node_ip, "--hostname-override", NODE, "--v", "1"])
         self._wait("kubelet", self._node_ready, 120, "Ready")
@@ -452,6 +471,7 @@ class Cluster:
         st = {"dir": self.dir, "base": self.base, "port": self.port,
               "kubeconfig": self.kubeconfig, "admin_kubeconfig": self.admin_kubeconfig,
               "ca": self.crt["ca"], "token": self.tokens["admin"],
+              "audit_log": self.p("audit.log"),
               "limited_token": self.tokens["limited"], "bin": self.bin,
               "kubectl": os.path.join(self.bin, "kubectl"), "etcd": self.etcd_url,
               "etcd_bin": self.etcd_bin, "node_ip": self.node_ip,
@@ -572,16 +592,17 @@ def _unlink_log_links(d):
             pass
 
 
-def write_kubeconfig(path, server, crt, namespace="demo"):
+def write_kubeconfig(path, server, crt, namespace="demo", token=None):
     """The same users and contexts as the fixture's kubeconfig, so a suite
-    picks a context by name whichever backend it runs on."""
+    picks a context by name whichever backend it runs on (token replaces the
+    admin's: the components' kubeconfig)."""
     import base64
 
     def b64(p):
         with open(p, "rb") as f:
             return base64.b64encode(f.read()).decode()
     toks = crt["tokens"]
-    users = [("fixture-admin", {"token": toks["admin"]}),
+    users = [("fixture-admin", {"token": token or toks["admin"]}),
              ("fixture-cert-user", {"client-certificate-data": b64(crt["client_crt"]),
                                     "client-key-data": b64(crt["client_key"])}),
              ("fixture-anon", {}),

@@ -492,7 +492,7 @@ def main():
         print("test_cluster: needs PODFS_BACKEND=cluster (tests/cluster/check.py)")
         print("test_cluster: 0 passed, 1 failed")
         return 1
-    fx = fixture.Fixture(synthetic=["big:1200"])
+    fx = fixture.Fixture(synthetic=["big:2000"])
     with fx:
         with Mount(fx, args=["-d"]) as m:
             for t in (test_ls_equals_get_o_name, test_pod_json_equals_get_o_json,

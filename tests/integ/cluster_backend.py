@@ -13,9 +13,13 @@ started (its state.json is named by PODFS_CLUSTER_STATE):
   its pid, then with the argv the harness used), and proc.pid is the
   apiserver's: a suite that stops, freezes or kills "the server" does that
   to the real one;
+* stats() counts podfs's requests (user agent podfs/) in the apiserver's
+  audit log by the fixture's categories, so request-count assertions hold
+  on the real server too (the components have a user of their own that the
+  audit policy leaves out);
 * what only the fixture can do (its /_fixture/ control endpoint: knobs,
-  stats, injected garbage, its runtime) raises mount.Unsupported with the
-  reason, which the suite reports as a skip with that reason.
+  injected garbage, its runtime) raises mount.Unsupported with the reason,
+  which the suite reports as a skip with that reason.
 """
 
 import http.client
@@ -26,6 +30,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 
 from mount import Unsupported
 
@@ -33,6 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
 import workloads  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tests", "fixture"))
+import server as fixture_server  # noqa: E402  (its request categories)
 
 PHANTOM_NODE = "podfs-phantom"
 APISERVER = "kube-apiserver"
@@ -131,8 +138,7 @@ class ClusterBackend:
         if ns not in have:
             self.apply([{"apiVersion": "v1", "kind": "Namespace",
                          "metadata": {"name": ns, "labels": {"fixture": "synthetic"}}}])
-        if len(self._names("pods", "-n", ns)) >= count:
-            return
+        have = set(self._names("pods", "-n", ns))
         pods = [{"apiVersion": "v1", "kind": "Pod",
                  "metadata": {"name": "pod-%05d" % i, "namespace": ns,
                               "labels": {"app": "synthetic", "shard": str(i % 4)}},
@@ -140,8 +146,8 @@ class ClusterBackend:
                           "tolerations": [{"operator": "Exists"}], "containers": [{
                      "name": "app", "image": "registry.example/app:1.0",
                      "imagePullPolicy": "Never", "command": ["sleep", "infinity"]}]}}
-                for i in range(count)]
-        for i in range(0, count, 500):       # kubectl reads one List at a time
+                for i in range(count) if "pod-%05d" % i not in have]
+        for i in range(0, len(pods), 500):   # kubectl reads one List at a time
             self.apply(pods[i:i + 500], timeout=300)
 
     def _wait_running(self, keys, timeout):
@@ -305,11 +311,45 @@ class ClusterBackend:
         raise Unsupported("the fixture's /_fixture/%s (fault injection and counters) has "
                           "no counterpart in a real kube-apiserver" % endpoint)
 
-    def stats(self):
-        return self.control("stats")
-
     def reset_stats(self):
-        return self.control("reset-stats")
+        self._audit_from = os.path.getsize(self.st["audit_log"])
+        return {}
+
+    def _audit_events(self):
+        with open(self.st["audit_log"], "rb") as f:
+            f.seek(getattr(self, "_audit_from", 0))
+            lines = f.read().splitlines()
+        seen = {}
+        for ln in lines:
+            try:
+                ev = json.loads(ln)
+            except ValueError:
+                continue            # a line being written
+            if ev.get("userAgent", "").startswith("podfs/"):
+                seen.setdefault(ev["auditID"], ev)
+        return list(seen.values())
+
+    def stats(self):
+        """The fixture's stats shape from the audit log.  An event is
+        written as its response ends, so poll until the count settles."""
+        events, last, deadline = [], -1, time.time() + 3
+        while time.time() < deadline:
+            events = self._audit_events()
+            if len(events) == last:
+                break
+            last = len(events)
+            time.sleep(0.3)
+        cats = {}
+        for ev in events:
+            u = urllib.parse.urlsplit(ev["requestURI"])
+            segs = [urllib.parse.unquote(x) for x in u.path.strip("/").split("/")] \
+                if u.path != "/" else []
+            cat = fixture_server.App.categorize(segs, urllib.parse.parse_qs(u.query))
+            cats[cat] = cats.get(cat, 0) + 1
+        return {"total": len(events), "by_category": cats,
+                "pod_requests": sum(v for k, v in cats.items()
+                                    if k in ("pod", "log", "exec", "attach", "portforward",
+                                             "proxy"))}
 
     def set(self, **knobs):
         return self.control("set")

@@ -135,8 +135,10 @@ def test_status_and_state(fx, m):
     check("Conditions:\n" in text, "conditions in Status")
     eq(read(m.p("demo", "web", "web", "state")), b"running, restarts 0\n", "web state")
     eq(read(m.p("demo", "multi", "init", "state")), b"terminated 0, restarts 0\n", "init state")
+    pend = json.loads(kubectl(fx, "get", "pod", "-n", "demo", "pending", "-o", "json"))
+    reason = pend["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
     eq(read(m.p("demo", "pending", "app", "state")),
-       b"waiting ContainerCreating, restarts 0\n", "pending state")
+       b"waiting %s, restarts 0\n" % reason.encode(), "pending state")
     wait_restarted(fx, "demo", "crashy")
     check(re.match(rb"^(running|waiting \S+|terminated -?\d+), restarts [1-9]\d*\n$",
                    read(m.p("demo", "crashy", "crashy", "state"))), "crashy state")

@@ -26,7 +26,7 @@ SSTREAM_OBJ := $(STREAM_SRC:%.c=$(SB)/%.o)
 SFS_OBJ     := $(FS_SRC:%.c=$(SB)/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(SB)/tests/%)
 
-.PHONY: all deps check check-clang unit demo demo-stop clean install uninstall fuzz fuzz-build tsan bench
+.PHONY: all deps check check-clang check-cluster unit demo demo-cluster demo-stop clean install uninstall fuzz fuzz-build tsan bench
 all: podfs
 
 # Installation: `make install PREFIX=/usr DESTDIR=/tmp/pkg`.  The mount
@@ -78,6 +78,19 @@ demo: deps
 
 demo-stop:
 	@tests/demo.sh stop
+	@/usr/bin/python3 tests/cluster/check.py demo-stop
+
+# A real single-node Kubernetes built from source (tests/cluster/, README
+# "A real cluster"): `make check-cluster` runs the integration suites on it
+# and ends with `N passed, N failed` (or `check-cluster: skipped: <reason>`
+# where it cannot run); `make demo-cluster` mounts it at ./mnt-cluster.
+check-cluster: deps
+	@$(MAKE) --no-print-directory all $(B)/podfs-san
+	@/usr/bin/python3 tests/cluster/check.py check
+
+demo-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 tests/cluster/check.py demo
 
 # ThreadSanitizer build of podfs in build/tsan/; `make tsan` runs the
 # streaming tests on it (the multiplexer, the buffers and the FUSE threads

@@ -1,11 +1,12 @@
-/* Test helper: the server bytes of a capture in /work/shared/captures.
+/* Test helper: the server bytes of a capture in tests/captures/ (recorded
+ * from containerd and a real kube-apiserver by tests/captures/record.py).
  * Each capture ends with "== all bytes after the response head (hex):"
- * and one line of hex; a capture without it (exec-big) is rebuilt from its
- * "<<" frame lines, where a long frame is elided as "61 61 ... (N bytes)":
- * that frame is padded to N bytes with its last shown byte, which is what
- * the elided run is (the capture's decoded line shows it).  The directory
- * is $PODFS_CAPTURES, else ../shared/captures from the repo root (also
- * ../../shared/captures, for a worktree under /work/wt). */
+ * and one line of hex; a capture without it is rebuilt from its "<<" frame
+ * lines, where a long frame is elided as "61 61 ... (N bytes)": that frame
+ * is padded to N bytes with its last shown byte.  The directory is
+ * $PODFS_CAPTURES, else tests/captures from the repository root (where the
+ * tests run).  A capture that cannot be read is a failed check, never a
+ * skip: the captures are part of the repository. */
 #ifndef PODFS_TEST_CAPTURES_H
 #define PODFS_TEST_CAPTURES_H
 
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tests/unit/check.h"
 
 struct bytes {
 	uint8_t *p;
@@ -58,26 +61,13 @@ static inline size_t hex_parse(struct bytes *b, const char *s)
 
 static inline const char *cap_dir(void)
 {
-	static const char *cands[] = { NULL, "../shared/captures", "../../shared/captures" };
-	static char found[1024];
-	cands[0] = getenv("PODFS_CAPTURES");
-	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-		char path[1100];
-		FILE *f;
-		if (!cands[i])
-			continue;
-		snprintf(path, sizeof(path), "%s/exec-v4-ok.txt", cands[i]);
-		f = fopen(path, "r");
-		if (f) {
-			fclose(f);
-			snprintf(found, sizeof(found), "%s", cands[i]);
-			return found;
-		}
-	}
-	return NULL;
+	const char *env = getenv("PODFS_CAPTURES");
+
+	return env && *env ? env : "tests/captures";
 }
 
-/* The server's bytes after the response head, or p == NULL (skipped). */
+/* The server's bytes after the response head, or p == NULL (a failed
+ * check: the file is missing). */
 static inline struct bytes cap_load(const char *name)
 {
 	struct bytes all = { 0 }, frames = { 0 };
@@ -87,16 +77,11 @@ static inline struct bytes cap_load(const char *name)
 	int in_all = 0, have_all = 0;
 	FILE *f;
 
-	if (!dir) {
-		printf("note: captures not found (set PODFS_CAPTURES); skipping %s\n", name);
-		return all;
-	}
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "r");
-	if (!f) {
-		printf("note: %s missing; skipping\n", path);
+	CHECK_MSG(f != NULL, "capture %s cannot be read", path);
+	if (!f)
 		return all;
-	}
 	while (getline(&line, &lcap, f) > 0) {
 		if (!strncmp(line, "== all bytes after the response head", 36)) {
 			in_all = have_all = 1;

@@ -236,27 +236,83 @@ static void test_embedded(void)
 	free(b.p);
 }
 
+/* kube-apiserver 1.34's v5 translator: a missing binary is an
+ * InternalError with the runtime's text; nothing on stdout or stderr. */
+static void chk_nobinary(struct rec *r, const char *what)
+{
+	CHECK_MSG(r->ready == 1 && r->out[1].n == 0 && r->out[2].n == 0, "%s", what);
+	CHECK_MSG(r->nstatus == 1 && r->st.kind == K8S_FAILURE &&
+		  !strcmp(r->st.reason, "InternalError") && r->st.code == 500, "%s", what);
+	CHECK_MSG(strstr(r->st.message, "executable file not found") != NULL, "%s: %s", what,
+		  r->st.message);
+	CHECK_MSG(r->close_code == 1000 && !r->nproto, "%s", what);
+}
+
+/* v5 end of stdin (ff 00) reached `cat | wc -c` through the translator. */
+static void chk_closestdin(struct rec *r, const char *what)
+{
+	CHECK_MSG(r->ready == 1 && bytes_eq(&r->out[1], "6\n", 2), "%s", what);
+	CHECK_MSG(r->nstatus == 1 && r->st.kind == K8S_SUCCESS && r->close_code == 1000, "%s", what);
+}
+
+/* port 80 of the web pod, relayed by the apiserver to the kubelet */
+static void chk_pf80(struct rec *r, const char *what)
+{
+	const struct bytes *o = &r->out[0];
+	CHECK_MSG(o->n > 17 && !memcmp(o->p, "HTTP/1.1 200 OK\r\n", 17), "%s: %zu", what, o->n);
+	CHECK_MSG(!r->nperr && !r->nproto && r->close_code == 1000 && r->out[1].n == 0, "%s", what);
+}
+
 static void test_captures(void)
 {
 	static const struct {
 		const char *file;
+		enum chan_proto proto;
 		enum chan_mode mode;
 		uint16_t port;
 		check_fn check;
 	} caps[] = {
-		{ "exec-v4-ok.txt", CHAN_MODE_STREAM, 0, chk_ok },
-		{ "exec-v4-exit3.txt", CHAN_MODE_STREAM, 0, chk_exit3 },
-		{ "exec-big.txt", CHAN_MODE_STREAM, 0, chk_big },
-		{ "attach-v4-ticker.txt", CHAN_MODE_STREAM, 0, chk_ticker },
-		{ "portforward-v4.txt", CHAN_MODE_PORTFORWARD, 18080, chk_pf },
-		{ "portforward-closed.txt", CHAN_MODE_PORTFORWARD, 18081, chk_pf_closed },
-		{ "portforward-v4.txt", CHAN_MODE_PORTFORWARD, 18081, chk_proto },
+		/* containerd 1.6's CRI streaming server (the kubelet's code) */
+		{ "exec-v4-ok.txt", CHAN_V4, CHAN_MODE_STREAM, 0, chk_ok },
+		{ "exec-v4-exit3.txt", CHAN_V4, CHAN_MODE_STREAM, 0, chk_exit3 },
+		{ "exec-big.txt", CHAN_V4, CHAN_MODE_STREAM, 0, chk_big },
+		{ "attach-v4-ticker.txt", CHAN_V4, CHAN_MODE_STREAM, 0, chk_ticker },
+		{ "portforward-v4.txt", CHAN_V4, CHAN_MODE_PORTFORWARD, 18080, chk_pf },
+		{ "portforward-closed.txt", CHAN_V4, CHAN_MODE_PORTFORWARD, 18081, chk_pf_closed },
+		{ "portforward-v4.txt", CHAN_V4, CHAN_MODE_PORTFORWARD, 18081, chk_proto },
+		/* a real kube-apiserver: its v5 translator and its v4 relay */
+		{ "apiserver-exec-v5-ok.txt", CHAN_V5, CHAN_MODE_STREAM, 0, chk_ok },
+		{ "apiserver-exec-v5-exit3.txt", CHAN_V5, CHAN_MODE_STREAM, 0, chk_exit3 },
+		{ "apiserver-exec-v4-exit3.txt", CHAN_V4, CHAN_MODE_STREAM, 0, chk_exit3 },
+		{ "apiserver-exec-v5-nobinary.txt", CHAN_V5, CHAN_MODE_STREAM, 0, chk_nobinary },
+		{ "apiserver-exec-v5-closestdin.txt", CHAN_V5, CHAN_MODE_STREAM, 0, chk_closestdin },
+		{ "apiserver-portforward-v4.txt", CHAN_V4, CHAN_MODE_PORTFORWARD, 80, chk_pf80 },
 	};
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		struct bytes b = cap_load(caps[i].file);
 		if (!b.p)
 			continue;
-		all_splits(&b, CHAN_V4, caps[i].mode, caps[i].port, caps[i].check, caps[i].file);
+		all_splits(&b, caps[i].proto, caps[i].mode, caps[i].port, caps[i].check,
+			   caps[i].file);
+		free(b.p);
+	}
+	/* the apiserver's refusals before any upgrade: a Status body */
+	static const struct { const char *file, *reason, *text; int code; } refusals[] = {
+		{ "apiserver-exec-forbidden.txt", "Forbidden",
+		  "User \"fixture-limited\" cannot get resource \"pods/exec\"", 403 },
+		{ "apiserver-portforward-forbidden.txt", "Forbidden",
+		  "cannot get resource \"pods/portforward\"", 403 },
+		{ "apiserver-exec-notfound.txt", "NotFound", "pods \"nosuchpod\" not found", 404 },
+	};
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		struct bytes b = cap_load(refusals[i].file);
+		struct k8s_status st;
+		if (!b.p)
+			continue;
+		CHECK_MSG(k8s_status_parse((const char *)b.p, b.n, &st) == 0 &&
+			  st.kind == K8S_FAILURE && !strcmp(st.reason, refusals[i].reason) &&
+			  st.code == refusals[i].code && strstr(st.message, refusals[i].text),
+			  "%s: %s %d %s", refusals[i].file, st.reason, st.code, st.message);
 		free(b.p);
 	}
 }

@@ -313,7 +313,9 @@ def test_start_errors(fx, m):
     s = new_session(m, "ns", "victim", "c")
     set_argv(s, ["true"])
     with open(s + "/ctl", "wb", buffering=0) as f, open(s + "/wait", "rb") as w:
-        st, _, _ = fx.request("DELETE", "/api/v1/namespaces/ns/pods/victim")
+        # Grace 0: a real apiserver keeps a gracefully deleted pod (and
+        # its running container) until the kubelet has stopped it.
+        st, _, _ = fx.request("DELETE", "/api/v1/namespaces/ns/pods/victim?gracePeriodSeconds=0")
         eq(st, 200, "delete pod")
         expect_errno(lambda: f.write(b"start\n"), errno.ENOENT, "start in a deleted pod")
         line = w.read().decode()

@@ -13,7 +13,9 @@ PODFS_CLUSTER_SUITES (a regex) narrows the suites; PODFS_KEEP_CLUSTER=1
 keeps the state directory for a post-mortem.
 
 `check.py demo` / `check.py demo-stop` start and end the same cluster with
-podfs mounted at ./mnt-cluster for a person (make demo-cluster / demo-stop).
+podfs mounted at ./mnt-cluster for a person (make demo-cluster / demo-stop);
+`check.py bench ARGS` runs bench/bench.py ARGS on it (bench/run --backend
+cluster).
 """
 
 import json
@@ -221,6 +223,27 @@ def demo_stop():
     return 0
 
 
+def bench():
+    """bench/run --backend cluster: the benchmarks with the cluster up."""
+    why = skip_reason()
+    if why:
+        print("bench: cannot run on the cluster: %s" % why)
+        return 1
+    d = tempfile.mkdtemp(prefix="podfs-bench-cluster-")
+    h = Harness(d)
+    try:
+        state, err = h.wait_ready()
+        if state is None:
+            print("bench: the cluster did not start: %s\n%s" % (err, h.tail()))
+            return 1
+        env = dict(os.environ, PODFS_BACKEND="cluster", PODFS_CLUSTER_STATE=state)
+        return subprocess.run([PY, os.path.join(ROOT, "bench", "bench.py")] + sys.argv[2:],
+                              cwd=ROOT, env=env).returncode
+    finally:
+        h.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else "check"
-    sys.exit({"check": check, "demo": demo, "demo-stop": demo_stop}[cmd]())
+    sys.exit({"check": check, "demo": demo, "demo-stop": demo_stop, "bench": bench}[cmd]())

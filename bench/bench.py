@@ -386,14 +386,7 @@ class Bench:
     def via_kubectl_pf(self, n):
         """n bytes through `kubectl port-forward` to the echo port, both ways;
         kubectl's CPU counts (it is the client)."""
-        e = self.env
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        p = subprocess.Popen(e.kubectl_argv("port-forward", "-n", "bench", "pod/echo",
-                                            "%d:7" % port), env=e.kubectl_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        p, port = self.kubectl_pf(stderr=subprocess.DEVNULL)
         try:
             buf = b""
             while b"Forwarding from" not in buf:
@@ -491,15 +484,19 @@ class Bench:
         p1, _ = self.cpu_pair()
         return n / MiB / w, (p1 - p0 + cpu) * GiB / n
 
-    def kubectl_pf_try(self):
-        e = self.env
+    def kubectl_pf(self, stderr):
+        """`kubectl port-forward` of bench/echo's port 7 to a free local port."""
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        p = subprocess.Popen(e.kubectl_argv("port-forward", "-n", "bench", "pod/echo",
-                                            "%d:7" % port), env=e.kubectl_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(self.env.kubectl_argv("port-forward", "-n", "bench", "pod/echo",
+                                                   "%d:7" % port), env=self.env.kubectl_env(),
+                             stdout=subprocess.PIPE, stderr=stderr)
+        return p, port
+
+    def kubectl_pf_try(self):
+        p, port = self.kubectl_pf(stderr=subprocess.STDOUT)
         try:
             time.sleep(3)
             try:

@@ -39,7 +39,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -68,6 +67,7 @@ def _load_cri_harness():
 
 
 cri_harness = _load_cri_harness()
+_free_port = cri_harness._free_port
 
 Unavailable = cri_harness.Unavailable
 PACKAGES = ["etcd-server", "containernetworking-plugins", "openssl", "iproute2"]
@@ -76,14 +76,6 @@ NODE = "podfs-node"
 ADMIN = "fixture-admin"
 LIMITED = "fixture-limited"
 COMPONENTS = "podfs-components"
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _ip(*args, check=True):

@@ -22,7 +22,6 @@ started (its state.json is named by PODFS_CLUSTER_STATE):
   which the suite reports as a skip with that reason.
 """
 
-import http.client
 import json
 import os
 import signal
@@ -32,6 +31,7 @@ import sys
 import time
 import urllib.parse
 
+from apiclient import ApiClient
 from mount import Unsupported
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,8 +71,9 @@ class _Proc:
         return None if _alive(self.pid) else 0
 
 
-class ClusterBackend:
+class ClusterBackend(ApiClient):
     backend = "cluster"
+    kubectl_timeout = 60
 
     def __init__(self, state=None, port=0, synthetic=(), cluster=None, keep=False):
         self.synthetic = list(synthetic)
@@ -101,6 +102,7 @@ class ClusterBackend:
         self.port, self.base = st["port"], st["base"]
         self.token, self.limited_token = st["token"], st["limited_token"]
         self.kubeconfig, self.ca = st["kubeconfig"], st["ca"]
+        self.kubectl_bin = st["kubectl"]
         self.ssl = ssl.create_default_context(cafile=self.ca)
         self.proc = _Proc(st["pids"][APISERVER])
         self.attached = True
@@ -256,40 +258,7 @@ class ClusterBackend:
     def __exit__(self, *exc):
         self.close()
 
-    # --- HTTP and kubectl ------------------------------------------------------
-
-    def request(self, method, path, headers=None, body=None, auth=True, timeout=20):
-        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl,
-                                        timeout=timeout)
-        h = dict(headers or {})
-        if auth is True:
-            h["Authorization"] = "Bearer " + self.token
-        elif isinstance(auth, str):
-            h["Authorization"] = "Bearer " + auth
-        try:
-            c.request(method, path, body=body, headers=h)
-            r = c.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
-
-    def get(self, path, **kw):
-        st, _, body = self.request("GET", path, **kw)
-        try:
-            return st, json.loads(body)
-        except ValueError:
-            return st, body
-
-    def kubectl(self, *args, context=None, input=None, timeout=60):
-        cmd = [self.st["kubectl"], "--kubeconfig", self.kubeconfig]
-        if context:
-            cmd += ["--context", context]
-        cmd += list(args)
-        env = dict(os.environ, KUBECACHEDIR=os.path.join(self.state, "kubecache"),
-                   HOME=self.state)
-        return subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout, env=env,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+    # --- kubectl ---------------------------------------------------------------
 
     def apply(self, objs, timeout=120):
         r = self.kubectl("apply", "-f", "-", input=workloads.as_list(objs).encode(),

@@ -11,7 +11,6 @@ and stops it without leaving processes behind.  Standard library only.
         fx.control("restart", ns="demo", pod="crashy")
 """
 
-import http.client
 import json
 import os
 import select
@@ -23,6 +22,7 @@ import tempfile
 import time
 import urllib.parse
 
+from apiclient import ApiClient  # noqa: E402
 from mount import BACKEND, Unsupported  # noqa: F401  (suites catch fixture.Unsupported)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -59,8 +59,9 @@ def _started(pid):
         return None
 
 
-class Fixture:
+class Fixture(ApiClient):
     backend = "fixture"
+    kubectl_bin = KUBECTL
 
     def __init__(self, state=None, port=0, synthetic=(), cluster=None, keep=False):
         self.own_state = state is None
@@ -154,31 +155,7 @@ class Fixture:
     def __exit__(self, *exc):
         self.close()
 
-    # --- HTTP ---------------------------------------------------------------
-
-    def request(self, method, path, headers=None, body=None, auth=True, timeout=20):
-        """-> (status, headers dict with lower-case names, body bytes)."""
-        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl,
-                                        timeout=timeout)
-        h = dict(headers or {})
-        if auth is True:
-            h["Authorization"] = "Bearer " + self.token
-        elif isinstance(auth, str):
-            h["Authorization"] = "Bearer " + auth
-        try:
-            c.request(method, path, body=body, headers=h)
-            r = c.getresponse()
-            data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            c.close()
-
-    def get(self, path, **kw):
-        st, _, body = self.request("GET", path, **kw)
-        try:
-            return st, json.loads(body)
-        except ValueError:
-            return st, body
+    # --- the fixture's control endpoint ---------------------------------------
 
     def control(self, endpoint, method="POST", **params):
         q = urllib.parse.urlencode(params)
@@ -205,20 +182,6 @@ class Fixture:
 
     def garbage(self, what, count=1):
         return self.control("garbage", what=what, count=count)
-
-    # --- kubectl ------------------------------------------------------------
-
-    def kubectl(self, *args, context=None, input=None, timeout=30):
-        cmd = [KUBECTL, "--kubeconfig", self.kubeconfig]
-        if context:
-            cmd += ["--context", context]
-        cmd += list(args)
-        env = dict(os.environ, KUBECACHEDIR=os.path.join(self.state, "kubecache"),
-                   HOME=self.state)
-        return subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout, env=env,
-                              stdin=None if input is not None else subprocess.DEVNULL)
-
 
 def only_fixture(fx, why):
     """A case that needs the fixture: on another backend, skip with why."""

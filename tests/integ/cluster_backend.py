@@ -121,11 +121,26 @@ class ClusterBackend(ApiClient):
                     for p in self._pods_json()}
         new = [p for p in pods
                if (p["metadata"]["namespace"], p["metadata"]["name"]) not in existing]
-        if new_ns or new:
-            self.apply(new_ns + new)
+        if new_ns:
+            self.apply(new_ns)
+            # The ServiceAccount admission refuses pods until the controller
+            # made the namespace's default account (as for any kubectl user
+            # applying a namespace and its pods at once).
+            self._wait_default_sa([n["metadata"]["name"] for n in new_ns], timeout)
+        if new:
+            self.apply(new)
         self._wait_running([(p["metadata"]["namespace"], p["metadata"]["name"])
                             for p in new if p["spec"]["containers"][0]["image"]
                             == workloads.IMAGE], timeout)
+
+    def _wait_default_sa(self, namespaces, timeout):
+        deadline = time.time() + timeout
+        for ns in namespaces:
+            while self.kubectl("get", "serviceaccount", "default", "-n", ns).returncode != 0:
+                if time.time() > deadline:
+                    raise RuntimeError("no default serviceaccount in %s after %ds"
+                                       % (ns, timeout))
+                time.sleep(0.2)
 
     def _create_synthetic(self, ns, count):
         """Pods bound to a node without a kubelet: listed, never run.  The
@@ -140,6 +155,7 @@ class ClusterBackend(ApiClient):
         if ns not in have:
             self.apply([{"apiVersion": "v1", "kind": "Namespace",
                          "metadata": {"name": ns, "labels": {"fixture": "synthetic"}}}])
+            self._wait_default_sa([ns], 120)
         have = set(self._names("pods", "-n", ns))
         pods = [{"apiVersion": "v1", "kind": "Pod",
                  "metadata": {"name": "pod-%05d" % i, "namespace": ns,

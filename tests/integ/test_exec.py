@@ -244,9 +244,11 @@ def test_tty_resize(fx, m):
     write(s + "/ctl", b"tty on\nstdin on\nresize 80 24\nstart\n")
     ctl(s, "resize 132 50")
     time.sleep(0.3)
-    with open(s + "/stdin", "wb") as f:
+    # stdin stays open until the output is read: on a real kubelet the end
+    # of a tty's input ends the session before the rest of its output.
+    with open(s + "/stdin", "wb", buffering=0) as f:
         f.write(b"go\n")
-    out = read(s + "/stdout").decode()
+        out = read(s + "/stdout").decode()
     check(out.strip().endswith("50 132"), "stty after resize: %r" % out)
 
 

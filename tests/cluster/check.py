@@ -48,9 +48,13 @@ def skip_reason():
         return "needs root (uid %d)" % os.geteuid()
     if not os.path.exists(build.GO):
         return "no Go toolchain at %s" % build.GO
-    for tool in ("apt-get", "dpkg-query"):
+    for tool in ("apt-get", "dpkg-query", "apt-cache"):
         if not shutil.which(tool):
             return "%s not found (containerd and etcd come from Debian)" % tool
+    for pkg in ("containerd", "etcd-server"):
+        r = subprocess.run(["apt-cache", "show", pkg], capture_output=True)
+        if r.returncode != 0 and not shutil.which(pkg.split("-")[0]):
+            return "%s neither installed nor installable" % pkg
     return None
 
 

@@ -379,7 +379,9 @@ class Bench:
                        fmt_mmm([x[0] for x in kc]), fmt_mmm([x[1] for x in kc])]
             rows.append(["**podfs / kubectl port-forward**",
                          ratio([x[0] for x in res["podfs"]], [x[0] for x in kc]), ""])
-            rows[3][0] = "raw WebSocket client → kube-apiserver (ceiling)"
+            # wsraw.py and the local echo server are the fixture's
+            rows[2][0] = "raw WebSocket client (fixture only)"
+            rows[3][0] = "raw local TCP to the pod's echo server (fixture only)"
         self.emit(table(["path", "MB/s (each way)", "client CPU s/GiB"], rows))
         self.emit("kubectl port-forward against the %s: `%s`\n" % (self.env.fx.backend, kmsg))
 

@@ -375,7 +375,13 @@ class Cluster:
                     self.cgroups.append(d)
         return "/" + name
 
+    # Paths the kubelet uses whatever its root dir: the device-plugin socket
+    # and the log links.  Those it makes are removed at stop.
+    KUBELET_FIXED = ["/var/lib/kubelet/device-plugins", "/var/lib/kubelet",
+                     "/var/log/containers"]
+
     def _kubelet(self):
+        self.made_dirs = [d for d in self.KUBELET_FIXED if not os.path.exists(d)]
         self.kubelet_port = _free_port()
         cfg = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
@@ -505,6 +511,19 @@ class Cluster:
         if self.dir and os.path.isdir(self.dir):
             _unmount_under(self.dir)
             _unlink_log_links(self.dir)
+        for d in getattr(self, "made_dirs", []):    # deepest first, as listed
+            if d.endswith("device-plugins"):
+                for n in ("kubelet.sock", "kubelet_internal_checkpoint"):
+                    try:
+                        os.unlink(os.path.join(d, n))
+                    except OSError:
+                        pass
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        self.made_dirs = []
+        if self.dir and os.path.isdir(self.dir):
             if not os.environ.get("PODFS_KEEP_CLUSTER"):
                 shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -101,7 +101,7 @@ tsan: deps
 	/usr/bin/python3 tests/integ/test_streams.py
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_*.c, each linked with the
-# stream/ objects and fs/path.c built with ASan, UBSan and coverage.
+# stream/ objects and fs/path.c, fs/nodes.c built with ASan, UBSan and coverage.
 # `make fuzz` builds them and fuzzes each for FUZZ_SECONDS (default 60)
 # on its corpus in tests/fuzz/corpus/<target>/; longer runs: see
 # docs/reliability.md.  `make check` replays the corpora with gcc
@@ -111,7 +111,7 @@ FUZZ_CC   ?= clang
 FUZZ_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
-FUZZ_OBJ  := $(STREAM_SRC:%.c=$(FB)/%.o) $(FB)/fs/path.o
+FUZZ_OBJ  := $(STREAM_SRC:%.c=$(FB)/%.o) $(FB)/fs/path.o $(FB)/fs/nodes.o
 FUZZ_SECONDS ?= 60
 
 $(FB)/%.o: %.c $(wildcard */*.h)

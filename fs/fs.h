@@ -1,6 +1,8 @@
 /* The global state of a podfs mount, shared by the FUSE side: the API
  * client, the listing cache, the options, the FUSE session, and what
- * .podfs/status reports about connectivity. */
+ * .podfs/status reports about connectivity.  Defined in fs/fs.c; any fs/
+ * module may include this without pulling in the request router
+ * (fs/ops.h). */
 #ifndef PODFS_FS_H
 #define PODFS_FS_H
 
@@ -49,8 +51,5 @@ extern struct podfs *podfs;
 
 /* Record the outcome of an API call for .podfs/status. */
 void podfs_note(struct podfs *fs, int err, const char *msg);
-
-/* The low-level operations table (ops.c). */
-extern const struct fuse_lowlevel_ops podfs_ops;
 
 #endif

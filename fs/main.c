@@ -28,10 +28,10 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "fs/exec.h"
-#include "fs/handles.h"
+#include "fs/attach.h"
+#include "fs/ops.h"
+#include "fs/owner.h"
 #include "fs/path.h"
-#include "fs/streams.h"
 #include "fs/tree.h"
 #include "stream/auth.h"
 #include "stream/cache.h"
@@ -546,7 +546,7 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	if (!co.foreground)
 		plog_init(level, 1);
-	if (streams_init(&fs)) {
+	if (attach_start()) {
 		perr("cannot start the stream machinery");
 		goto out_unmount;
 	}
@@ -576,7 +576,9 @@ int main(int argc, char *argv[])
 	 * parked reads and writes get their error replies now (the readers
 	 * see an error, not a hang), and no multiplexer thread can reply
 	 * into a destroyed session afterwards. */
-	streams_shutdown();
+	attach_stop();
+	owners_shutdown();
+	streams_up = 0;
 
 out_unmount:
 	fuse_session_unmount(fs.se);
@@ -588,10 +590,9 @@ out_cache:
 	if (probing)
 		pthread_join(probe_thread, NULL);
 	if (streams_up) {
-		streams_shutdown();
-		exec_shutdown();
+		attach_stop();
+		owners_shutdown();
 	}
-	handles_destroy_all();
 	tree_destroy();
 	cache_free(fs.cache);
 out_rest:

@@ -7,7 +7,7 @@
  * then flows through a bounded buffer: one small pump thread per open file
  * reads the connection only while the buffer has room, so a large download
  * is never held in memory and a slow reader slows the transfer.  Reads are
- * ordinary stream-handle reads (streams.c): they park instead of holding a
+ * ordinary stream-handle reads (parked.c): they park instead of holding a
  * FUSE worker thread.  A body cut short is EIO, never EOF.
  *
  * The last path element may end in `?query`, passed on as the query
@@ -27,7 +27,7 @@
 
 #include "fs/fs.h"
 #include "fs/path.h"
-#include "fs/streams.h"
+#include "fs/parked.h"
 #include "stream/chanbuf.h"
 #include "stream/conn.h"
 #include "stream/httpchunk.h"
@@ -253,7 +253,8 @@ static int status_errno(int code)
 	return http_errno(code) ? http_errno(code) : EIO;
 }
 
-void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
+void proxy_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+		struct fuse_file_info *fi)
 {
 	char url[PFS_PROXY_PATH_MAX * 3 + 512], err[512] = "", te[64], cl[64];
 	struct http_head head;
@@ -262,6 +263,7 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 	sigset_t all, old;
 	int e = 0, r;
 
+	(void)ino;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		fuse_reply_err(req, EACCES);
 		return;
@@ -338,7 +340,8 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 		return;
 	}
 	pthread_detach(th);
-	e = streams_open_fh(req, fi, NULL, x->b, NULL, NULL, pxy_release, x);
+	e = parked_open(req, fi, &(struct parked_file){ .rd = x->b, .on_release = pxy_release,
+							 .ud = x });
 	if (e < 0) {
 		pxy_release(x);
 		fuse_reply_err(req, -e);

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,26 +17,25 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "fs/handles.h"
 #include "fs/tree.h"
 #include "stream/cache.h"
 #include "stream/auth.h"
 #include "stream/log.h"
 #include "stream/rest.h"
 
-int snapshot_is_kind(enum pfs_kind k)
-{
-	switch (k) {
-	case PK_META_STATUS: case PK_POD_JSON: case PK_POD_STATUS:
-	case PK_STATE: case PK_LOG: case PK_LOG_PREVIOUS:
-		return 1;
-	default:
-		return 0;
-	}
-}
+struct logbuf;
+
+struct snapshot {
+	struct handle hd;	/* first: the open-file table entry */
+	char *data;		/* fixed snapshots */
+	size_t len;
+	struct logbuf *log;	/* `log`: shared by the inode's open handles */
+};
 
 static void logbuf_put(struct logbuf *lb);
 
-void snapshot_free(struct snapshot *s)
+static void snapshot_free(struct snapshot *s)
 {
 	if (!s)
 		return;
@@ -470,8 +470,8 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 	}
 }
 
-int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
-		   struct snapshot **out)
+static int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
+			  struct snapshot **out)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	int rc;
@@ -586,8 +586,8 @@ static int logbuf_refresh(struct podfs *fs, struct logbuf *lb, int force)
 	return 0;
 }
 
-int snapshot_open(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
-		  struct snapshot **out)
+static int snapshot_get(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
+			struct snapshot **out)
 {
 	struct snapshot *s;
 	struct logbuf *lb;
@@ -614,36 +614,26 @@ int snapshot_open(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
 	return 0;
 }
 
-int snapshot_read(struct podfs *fs, struct snapshot *s, off_t off, size_t size,
-		  const char **out, size_t *n, char **tofree)
+/* A read of a growing log: up to size bytes at off, copied (another
+ * thread may replace the buffer after unlock) into *out (free it). */
+static int log_read(struct podfs *fs, struct logbuf *lb, off_t off, size_t size,
+		    char **out, size_t *n)
 {
-	struct logbuf *lb = s->log;
-
 	*out = NULL;
 	*n = 0;
-	*tofree = NULL;
 	if (off < 0)
 		return -EINVAL;
-	if (!lb) {
-		if ((size_t)off < s->len) {
-			*out = s->data + off;
-			*n = s->len - (size_t)off < size ? s->len - (size_t)off : size;
-		}
-		return 0;
-	}
 	pthread_mutex_lock(&lb->lock);
 	if ((size_t)off >= lb->len)
 		logbuf_refresh(fs, lb, 0);
 	if ((size_t)off < lb->len) {
-		/* Copy: another thread may replace the buffer after unlock. */
 		*n = lb->len - (size_t)off < size ? lb->len - (size_t)off : size;
-		if (!(*tofree = malloc(*n ? *n : 1))) {
+		if (!(*out = malloc(*n ? *n : 1))) {
 			pthread_mutex_unlock(&lb->lock);
 			*n = 0;
 			return -ENOMEM;
 		}
-		memcpy(*tofree, lb->data + off, *n);
-		*out = *tofree;
+		memcpy(*out, lb->data + off, *n);
 	}
 	pthread_mutex_unlock(&lb->lock);
 	return 0;
@@ -662,4 +652,55 @@ off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino)
 	pthread_mutex_unlock(&lb->lock);
 	logbuf_put(lb);
 	return size;
+}
+
+/* ---- the file handle ---- */
+
+static void snap_read(fuse_req_t req, struct handle *hd, size_t size, off_t off, int flags)
+{
+	struct snapshot *s = (struct snapshot *)hd;
+	char *copy;
+	size_t n;
+	int rc;
+
+	(void)flags;
+	if (!s->log) {
+		handle_reply_slice(req, s->data, s->len, off, size);
+		return;
+	}
+	if ((rc = log_read(podfs, s->log, off, size, &copy, &n)))
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, copy, n);
+	free(copy);
+}
+
+static void snap_destroy(struct handle *hd)
+{
+	snapshot_free((struct snapshot *)hd);
+}
+
+static const struct handle_ops snapshot_ops = {
+	.name = "snapshot",
+	.read = snap_read,
+	.destroy = snap_destroy,
+};
+
+void snapshot_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+		   struct fuse_file_info *fi)
+{
+	struct snapshot *s;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if ((rc = snapshot_get(podfs, ino, p, &s))) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (!s->log)
+		tree_set_size(ino, (off_t)s->len);
+	handle_reply_open(req, &s->hd, &snapshot_ops, fi);
 }

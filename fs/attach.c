@@ -177,15 +177,10 @@ static struct attach *attach_new(const struct pfs_path *p, const char *key, int 
 		*perr = -ENOMEM;
 		return NULL;
 	}
-	memset(&sp, 0, sizeof(sp));
-	sp.kind = SESS_ATTACH;
-	sp.ns = p->ns;
-	sp.pod = p->pod;
-	sp.container = p->container;
+	owner_params(&sp, SESS_ATTACH, p);
 	sp.in = in;
 	sp.out = sp.err = 1;
 	sp.tty = tty;
-	sp.buffer = podfs->buffer_size;
 	sp.broadcast = 1;
 	if ((*perr = owner_start(&a->o, &sp, err, sizeof(err)))) {
 		pwarn("attach %s: %s", key, err);

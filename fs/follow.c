@@ -7,20 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "fs/fs.h"
 #include "fs/owner.h"
 #include "fs/path.h"
 #include "stream/session.h"
 
-static void follow_free(struct owner *o)
-{
-	free(o);
-}
-
-static const struct owner_ops follow_ops = { .free = follow_free };
+/* Nothing to do at the end, no registry, nothing embedding the owner. */
+static const struct owner_ops follow_ops = { .ended = NULL };
 
 static void follow_closed(struct owner *o, void *ud)
 {
@@ -42,17 +35,11 @@ void follow_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 		return;
 	}
 	snprintf(label, sizeof(label), "log.follow %s/%s/%s", p->ns, p->pod, p->container);
-	if (!(o = calloc(1, sizeof(*o))) || owner_init(o, &follow_ops, label)) {
-		free(o);
+	if (!(o = owner_new(&follow_ops, label))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	memset(&sp, 0, sizeof(sp));
-	sp.kind = SESS_LOG;
-	sp.ns = p->ns;
-	sp.pod = p->pod;
-	sp.container = p->container;
-	sp.buffer = podfs->buffer_size;
+	owner_params(&sp, SESS_LOG, p);
 	/* its own session: the file is the buffer's sole reader */
 	if (!(e = owner_start(o, &sp, err, sizeof(err))) &&
 	    (e = owner_open(o, req, fi, session_output(o->sess, 0), NULL, follow_closed, NULL)) < 0)

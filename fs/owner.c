@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs/fs.h"
 #include "fs/handles.h"
@@ -39,6 +40,27 @@ int owner_init(struct owner *o, const struct owner_ops *ops, const char *label)
 	owners = o;
 	pthread_mutex_unlock(&owners_lock);
 	return 0;
+}
+
+struct owner *owner_new(const struct owner_ops *ops, const char *label)
+{
+	struct owner *o = calloc(1, sizeof(*o));
+
+	if (o && owner_init(o, ops, label)) {
+		free(o);
+		o = NULL;
+	}
+	return o;
+}
+
+void owner_params(struct session_params *sp, int kind, const struct pfs_path *p)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->kind = kind;
+	sp->ns = p->ns;
+	sp->pod = p->pod;
+	sp->container = p->container[0] ? p->container : NULL;
+	sp->buffer = podfs->buffer_size;
 }
 
 void owner_get(struct owner *o)
@@ -71,7 +93,10 @@ void owner_put(struct owner *o)
 			chanbuf_set_writer(session_input(o->sess), NULL, NULL);
 		session_put(o->sess);
 	}
-	o->ops->free(o);
+	if (o->ops->free)
+		o->ops->free(o);
+	else
+		free(o);
 	wset_free(ws);
 }
 

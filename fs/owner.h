@@ -39,7 +39,8 @@ struct owner_ops {
 	 * registry; only its files and its session hold it. */
 	void (*teardown)(struct owner *o);
 	/* The last reference went and the session is released: free what
-	 * embeds o (o->ws is still valid here and freed after). */
+	 * embeds o (o->ws is still valid here and freed after).  NULL: o
+	 * came from owner_new and is freed as it is. */
 	void (*free)(struct owner *o);
 };
 
@@ -59,6 +60,12 @@ struct owner {
 
 /* One reference (the caller's).  0 or -ENOMEM. */
 int owner_init(struct owner *o, const struct owner_ops *ops, const char *label);
+/* An owner embedded in nothing (ops->free NULL), initialised; NULL on
+ * allocation failure. */
+struct owner *owner_new(const struct owner_ops *ops, const char *label);
+/* Parameters of a session on p's pod (and container) of this kind, with
+ * the mount's buffer size; the caller adds what the kind needs. */
+void owner_params(struct session_params *sp, int kind, const struct pfs_path *p);
 /* Start the session (blocking, bounded by -o timeout): the session holds a
  * reference until its end; its input buffer's writer callback becomes
  * wset_notify(o->ws).  The outcome is noted for .podfs/status.  0, or

@@ -45,11 +45,6 @@ void ports_set_settle_ms(long ms)
 
 /* A port connection is an owner (fs/owner.h) with no registry: the open
  * file and the running session hold it. */
-static void port_free(struct owner *o)
-{
-	free(o);
-}
-
 /* Multiplexer thread: the connection ended (pod closed, error, drop). */
 static void port_ended(struct owner *o, struct session *s)
 {
@@ -69,7 +64,7 @@ static void port_ended(struct owner *o, struct session *s)
 	}
 }
 
-static const struct owner_ops port_ops = { .ended = port_ended, .free = port_free };
+static const struct owner_ops port_ops = { .ended = port_ended };
 
 static void port_closed(struct owner *o, void *ud)
 {
@@ -104,17 +99,12 @@ void ports_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 
 	(void)ino;
 	snprintf(label, sizeof(label), "%s/%s:%d", p->ns, p->pod, p->port);
-	if (!(pc = calloc(1, sizeof(*pc))) || owner_init(pc, &port_ops, label)) {
-		free(pc);
+	if (!(pc = owner_new(&port_ops, label))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	memset(&sp, 0, sizeof(sp));
-	sp.kind = SESS_PORT;
-	sp.ns = p->ns;
-	sp.pod = p->pod;
+	owner_params(&sp, SESS_PORT, p);
 	sp.port = p->port;
-	sp.buffer = podfs->buffer_size;
 	if ((e = owner_start(pc, &sp, err, sizeof(err)))) {
 		owner_put(pc);
 		fuse_reply_err(req, -e);

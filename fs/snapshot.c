@@ -495,18 +495,22 @@ static int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
  * refresh so concurrent readers share one request. */
 
 struct logbuf {
-	fuse_ino_t ino;
-	int refs;		/* guarded by logs_lock */
-	pthread_mutex_t lock;	/* guards the fields below */
-	struct pfs_path path;
-	char *data;
-	size_t len;
-	long long fetched;	/* mono_ms */
-	struct logbuf *next;
+	fuse_ino_t ino;		/* fixed */
+	int refs;		/* (logs_lock) */
+	pthread_mutex_t lock;	/* held across a refresh (a REST GET), so
+				 * concurrent readers share one request */
+	struct pfs_path path;	/* fixed */
+	char *data;		/* (lock) */
+	size_t len;		/* (lock) */
+	long long fetched;	/* (lock) mono_ms */
+	struct logbuf *next;	/* (logs_lock) */
 };
 
+/* logs_lock is never held while taking a logbuf's lock; a logbuf's lock
+ * comes before the REST client's, the status lock and the tree lock
+ * (docs/locking.md). */
 static pthread_mutex_t logs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct logbuf *logs;
+static struct logbuf *logs;		/* (logs_lock) */
 
 static void logbuf_put(struct logbuf *lb)
 {

@@ -67,42 +67,30 @@ struct row {
 	char path[128], mode[8], trunc[8];
 };
 
-/* Rows of the markdown table after the line "<!-- node table -->":
- * "| `path` | 0555 | no |". */
-static int read_tree_md(const char *file, struct row *rows, int max)
+/* A markdown row "| `path` | 0555 | no | ... |"; 1 if line is one. */
+static int md_row(const char *line, struct row *r)
 {
-	FILE *f = fopen(file, "r");
-	char line[LINE_MAX_];
-	int n = 0, in = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (strstr(line, "<!-- node table -->")) {
-			in = 1;
-			continue;
-		}
-		if (!in)
-			continue;
-		if (line[0] != '|') {
-			if (n)
-				break;	/* the table ended */
-			continue;
-		}
-		if (strncmp(line, "| `", 3) || n == max)
-			continue;	/* the header and its rule */
-		if (sscanf(line, "| `%127[^`]` | %7s | %7s |", rows[n].path, rows[n].mode,
-			   rows[n].trunc) == 3)
-			n++;
-	}
-	fclose(f);
-	return n;
+	return !strncmp(line, "| `", 3) &&
+	       sscanf(line, "| `%127[^`]` | %7s | %7s |", r->path, r->mode, r->trunc) == 3;
 }
 
-/* Lines of the .EX block after ".\" node table" in the man page:
- * "path mode yes|no", a leading "\&" (for a path that starts with a dot)
- * dropped. */
-static int read_man(const char *file, struct row *rows, int max)
+/* A man page line "path mode yes|no" inside .EX/.EE, a leading "\&" (for
+ * a path that starts with a dot) dropped; the header line is not a row. */
+static int man_row(const char *line, struct row *r)
+{
+	if (line[0] == '.')
+		return 0;	/* a request: .EX */
+	if (!strncmp(line, "\\&", 2))
+		line += 2;
+	return sscanf(line, "%127s %7s %7s", r->path, r->mode, r->trunc) == 3 &&
+	       strcmp(r->path, "path");
+}
+
+/* The rows of the block that follows the line holding `marker` and ends
+ * at the first line starting with `end` (after a row was seen); -1 when
+ * the file cannot be read. */
+static int read_rows(const char *file, const char *marker, const char *end,
+		     int (*parse)(const char *, struct row *), struct row *rows, int max)
 {
 	FILE *f = fopen(file, "r");
 	char line[LINE_MAX_];
@@ -111,30 +99,24 @@ static int read_man(const char *file, struct row *rows, int max)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		const char *s = line;
-
-		if (strstr(line, ".\\\" node table")) {
-			in = 1;
+		if (!in) {
+			in = strstr(line, marker) != NULL;
 			continue;
 		}
-		if (!in || !strncmp(line, ".EX", 3))
-			continue;
-		if (!strncmp(line, ".EE", 3))
+		if (n && !strncmp(line, end, strlen(end)))
 			break;
-		if (!strncmp(s, "\\&", 2))
-			s += 2;
-		if (n < max && sscanf(s, "%127s %7s %7s", rows[n].path, rows[n].mode,
-				      rows[n].trunc) == 3 && strcmp(rows[n].path, "path"))
+		if (n < max && parse(line, &rows[n]))
 			n++;
 	}
 	fclose(f);
 	return n;
 }
 
-static void against(const char *file, int (*reader)(const char *, struct row *, int))
+static void against(const char *file, const char *marker, const char *end,
+		    int (*parse)(const char *, struct row *))
 {
 	struct row rows[64];
-	int n = reader(file, rows, 64);
+	int n = read_rows(file, marker, end, parse, rows, 64);
 
 	CHECK_MSG(n >= 0, "%s: cannot read it (run from the repository root)", file);
 	if (n < 0)
@@ -167,7 +149,7 @@ int main(void)
 {
 	table_shape();
 	patterns();
-	against("docs/tree.md", read_tree_md);
-	against("docs/podfs.1", read_man);
+	against("docs/tree.md", "<!-- node table -->", "\n", md_row);
+	against("docs/podfs.1", ".\\\" node table", ".EE", man_row);
 	return check_report("test_nodes");
 }

@@ -539,14 +539,29 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 typedef void (*open_fn)(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 			struct fuse_file_info *fi);
 
+/* ports.c and proxy.c open by path alone. */
+static void open_port(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	ports_open(req, p, fi);
+}
+
+static void open_proxy(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	proxy_open(req, p, fi);
+}
+
 /* How each kind of file opens (nodes.h, enum node_open). */
 static const open_fn openers[NO__COUNT] = {
 	[NO_SNAPSHOT] = snapshot_open,
 	[NO_ATTACH] = attach_open,
 	[NO_FOLLOW] = follow_open,
 	[NO_EXEC] = exec_open,
-	[NO_PORT] = ports_open,
-	[NO_PROXY] = proxy_open,
+	[NO_PORT] = open_port,
+	[NO_PROXY] = open_proxy,
 };
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -1,5 +1,7 @@
-/* The FUSE-side owner of one stream session (attach, exec, Ports, and
- * log.follow; Proxy once its body is a session).
+/* The FUSE-side owner of one stream session: attach, exec and log.follow
+ * use it; Ports (struct pconn) and Proxy (struct pxy) are being rewritten
+ * on the stream side and are meant to become owners too (a port
+ * connection is owner_new + an `ended` callback that notes failures).
  *
  * It gathers what every stream owner needs: the session's parameters and
  * start, the writer set of its input buffer, the end callback, a reference

@@ -14,10 +14,10 @@
  * errno arrives at the next read or write.  The wait ends early as soon as
  * the pod sends data or the connection ends.
  *
- * Lifetime: the connection's owner (fs/owner.h) is shared by the open file
- * and the session's end callback (which the multiplexer runs, possibly
- * after the file closed); whichever lets go last frees it.  close() hangs
- * the session up, which is the only way to end a port-forward connection. */
+ * Lifetime: a `struct pconn` is shared by the open file and the session's
+ * end callback (which the multiplexer runs, possibly after the file
+ * closed); whichever lets go last frees it.  close() hangs the session up,
+ * which is the only way to end a port-forward connection. */
 #include "fs/ports.h"
 
 #include <errno.h>
@@ -30,7 +30,7 @@
 
 #include "fs/fs.h"
 #include "fs/path.h"
-#include "fs/owner.h"
+#include "fs/parked.h"
 #include "stream/log.h"
 #include "stream/session.h"
 
@@ -43,11 +43,38 @@ void ports_set_settle_ms(long ms)
 	settle_ms = ms < 0 ? 0 : ms;
 }
 
-/* A port connection is an owner (fs/owner.h) with no registry: the open
- * file and the running session hold it. */
-/* Multiplexer thread: the connection ended (pod closed, error, drop). */
-static void port_ended(struct owner *o, struct session *s)
+struct pconn {
+	pthread_mutex_t lock;
+	int refs;		/* the open file, the session's end callback */
+	struct session *s;
+	struct wset *ws;	/* writer handles of the session's input */
+	char label[PFS_LABEL_MAX + PFS_SUBDOMAIN_MAX + 16];
+};
+
+static void pconn_put(struct pconn *pc)
 {
+	int last;
+
+	pthread_mutex_lock(&pc->lock);
+	last = --pc->refs == 0;
+	pthread_mutex_unlock(&pc->lock);
+	if (!last)
+		return;
+	if (pc->s) {
+		/* waits for a writer callback in flight, so ws is unused after */
+		if (session_input(pc->s))
+			chanbuf_set_writer(session_input(pc->s), NULL, NULL);
+		session_put(pc->s);
+	}
+	wset_free(pc->ws);
+	pthread_mutex_destroy(&pc->lock);
+	free(pc);
+}
+
+/* Multiplexer thread: the connection ended (pod closed, error, drop). */
+static void pconn_on_end(void *ud, struct session *s)
+{
+	struct pconn *pc = ud;
 	char why[512];
 	enum sess_state st = session_state(s, NULL, why, sizeof(why));
 
@@ -56,20 +83,22 @@ static void port_ended(struct owner *o, struct session *s)
 
 		if (!chanbuf_finished(session_output(s, 0), &err) || !err)
 			err = EIO;
-		pdebug("port %s: %s", o->label, why);
+		pdebug("port %s: %s", pc->label, why);
 		if (strcmp(why, "hung up"))	/* our own close is no failure */
 			podfs_note(podfs, -err, why);
 	} else {
-		pdebug("port %s: %s", o->label, why);
+		pdebug("port %s: %s", pc->label, why);
 	}
+	wset_notify(pc->ws);	/* parked writers fail now */
+	pconn_put(pc);
 }
 
-static const struct owner_ops port_ops = { .ended = port_ended };
-
-static void port_closed(struct owner *o, void *ud)
+static void pconn_release(void *ud)
 {
-	(void)ud;
-	owner_hangup(o);
+	struct pconn *pc = ud;
+
+	session_hangup(pc->s);
+	pconn_put(pc);
 }
 
 /* Wait (bounded) for the first sign of life or death from the server. */
@@ -88,44 +117,61 @@ static void settle(struct session *s)
 	}
 }
 
-void ports_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
-		struct fuse_file_info *fi)
+void ports_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
 	struct session_params sp;
-	struct owner *pc;
-	char err[512] = "", label[OWNER_LABEL_MAX];
+	struct pconn *pc;
+	char err[512] = "";
 	int e = 0, acc = fi->flags & O_ACCMODE;
 	struct chanbuf *rd, *wb;
 
-	(void)ino;
-	snprintf(label, sizeof(label), "%s/%s:%d", p->ns, p->pod, p->port);
-	if (!(pc = owner_new(&port_ops, label))) {
+	pc = calloc(1, sizeof(*pc));
+	if (!pc || !(pc->ws = wset_new())) {
+		free(pc);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	owner_params(&sp, SESS_PORT, p);
+	pthread_mutex_init(&pc->lock, NULL);
+	snprintf(pc->label, sizeof(pc->label), "%s/%s:%d", p->ns, p->pod, p->port);
+	memset(&sp, 0, sizeof(sp));
+	sp.kind = SESS_PORT;
+	sp.ns = p->ns;
+	sp.pod = p->pod;
 	sp.port = p->port;
-	if ((e = owner_start(pc, &sp, err, sizeof(err)))) {
-		owner_put(pc);
+	sp.buffer = podfs->buffer_size;
+	pc->refs = 2;		/* the file and the session's end callback */
+	pc->s = session_start(podfs->rest, &sp, pconn_on_end, pc, &e, err, sizeof(err));
+	if (!pc->s) {
+		pdebug("port %s: %s", pc->label, err);
+		podfs_note(podfs, e, err);
+		pc->refs = 1;	/* no end callback for a session that never started */
+		pconn_put(pc);
 		fuse_reply_err(req, -e);
 		return;
 	}
-	settle(pc->sess);
-	if (session_state(pc->sess, NULL, NULL, 0) == SESS_FAILED) {
+	podfs_note(podfs, 0, NULL);
+	if (session_input(pc->s))
+		chanbuf_set_writer(session_input(pc->s), wset_notify, pc->ws);
+
+	settle(pc->s);
+	if (session_state(pc->s, NULL, NULL, 0) == SESS_FAILED) {
 		/* The server refused the port right away: say so at open. */
 		int ferr = EIO;
 
-		if (chanbuf_finished(session_output(pc->sess, 0), &ferr) && !ferr)
+		if (chanbuf_finished(session_output(pc->s, 0), &ferr) && !ferr)
 			ferr = EIO;
-		owner_put(pc);
+		pconn_put(pc);
 		fuse_reply_err(req, ferr);
 		return;
 	}
-	rd = acc == O_WRONLY ? NULL : session_output(pc->sess, 0);
-	wb = acc == O_RDONLY ? NULL : session_input(pc->sess);
-	if ((e = owner_open(pc, req, fi, rd, wb, port_closed, NULL)) < 0) {
-		owner_hangup(pc);
+	rd = acc == O_WRONLY ? NULL : session_output(pc->s, 0);
+	wb = acc == O_RDONLY ? NULL : session_input(pc->s);
+	e = parked_open(req, fi, &(struct parked_file){ .rd = rd, .wb = wb,
+							 .ws = wb ? pc->ws : NULL,
+							 .on_release = pconn_release, .ud = pc });
+	if (e < 0) {
+		session_hangup(pc->s);
+		pconn_put(pc);
 		fuse_reply_err(req, -e);
 	}
-	owner_put(pc);		/* the creator's: the file and the session hold it */
 }

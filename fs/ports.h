@@ -11,10 +11,8 @@
 struct pfs_path;
 
 /* Each replies to req exactly once. */
-void ports_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
-		struct fuse_file_info *fi);
-void proxy_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
-		struct fuse_file_info *fi);
+void ports_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi);
+void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi);
 
 /* Milliseconds an open waits for the server to report a refused port
  * before it succeeds (docs/ports.md); tests may shorten or lengthen it. */

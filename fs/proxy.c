@@ -253,8 +253,7 @@ static int status_errno(int code)
 	return http_errno(code) ? http_errno(code) : EIO;
 }
 
-void proxy_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
-		struct fuse_file_info *fi)
+void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
 	char url[PFS_PROXY_PATH_MAX * 3 + 512], err[512] = "", te[64], cl[64];
 	struct http_head head;
@@ -263,7 +262,6 @@ void proxy_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 	sigset_t all, old;
 	int e = 0, r;
 
-	(void)ino;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		fuse_reply_err(req, EACCES);
 		return;

@@ -260,8 +260,9 @@ void exec_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 		if (p->kind == PK_EXEC_ARGV && acc != O_RDONLY &&
 		    (e = xs_argv_open(x, fi->flags & O_TRUNC)))
 			break;
-		if (!(e = xh_open(req, fi, p->kind == PK_EXEC_ARGV ? &argv_ops : &ctl_ops, x, NULL)))
-			return;
+		e = xh_open(req, fi, p->kind == PK_EXEC_ARGV ? &argv_ops : &ctl_ops, x, NULL);
+		if (!e)
+			return;	/* the handle keeps x */
 		break;
 	default:
 		e = open_stream(req, fi, p, x);

@@ -68,7 +68,8 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *out, char *word, siz
 		if (out->op == CTL_STDIN || out->op == CTL_TTY)
 			return parse_onoff(arg[1], &out->on) ? -EINVAL : 0;
 		if (out->op == CTL_RESIZE)
-			return parse_dim(arg[1], &out->w) || parse_dim(arg[2], &out->h) ? -EINVAL : 0;
+			return parse_dim(arg[1], &out->w) || parse_dim(arg[2], &out->h) ?
+			       -EINVAL : 0;
 		return 0;
 	}
 	return -EINVAL;

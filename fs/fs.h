@@ -37,6 +37,7 @@ struct podfs {
 	mode_t umask;			/* -o umask=: bits taken from every mode */
 	double entry_timeout;		/* -o entry_timeout=, attr_timeout= */
 	double attr_timeout;		/* (seconds; -1: follow -o cache) */
+	int read_only;			/* -o ro: no node that acts on the cluster */
 	time_t mounted;
 
 	/* .podfs/status; guarded by status_lock. */

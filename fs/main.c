@@ -57,6 +57,7 @@ struct options {
 	char *pos[2];		/* [CONTEXT] MOUNTPOINT */
 	int npos;
 	int allow_other;
+	int ro;
 	int default_permissions;
 	int fsname;
 	int subtype;
@@ -64,6 +65,8 @@ struct options {
 
 enum {
 	KEY_ALLOW_OTHER,
+	KEY_RO,
+	KEY_RW,
 	KEY_DEFAULT_PERMISSIONS,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
@@ -95,6 +98,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("loglevel=%s", loglevel),
 	/* Mount options podfs must know about; passed on to libfuse. */
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
@@ -123,6 +128,10 @@ static int option_proc(void *data, const char *arg, int key,
 		return 0;
 	case KEY_ALLOW_OTHER:
 		o->allow_other = 1;
+		return 1;
+	case KEY_RO:
+	case KEY_RW:
+		o->ro = key == KEY_RO;	/* the last one counts, as for mount(8) */
 		return 1;
 	case KEY_DEFAULT_PERMISSIONS:
 		o->default_permissions = 1;
@@ -480,6 +489,7 @@ int main(int argc, char *argv[])
 		fs.root_ns = o.namespace;
 	}
 	fs.debug = co.debug;
+	fs.read_only = o.ro;
 	fs.mounted = time(NULL);
 	pthread_mutex_init(&fs.status_lock, NULL);
 	podfs = &fs;

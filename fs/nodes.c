@@ -2,7 +2,10 @@
  * (design.md §1).  Modes: directories 0555 and snapshot files 0444; stream
  * and session files act on the cluster with the mount owner's identity,
  * so they are the owner's alone (PN_OWNER_ONLY): -o umask= can only take
- * bits away, and never leaves group or world bits on them. */
+ * bits away, and never leaves group or world bits on them.  On -o ro the
+ * nodes that act on the cluster even when only read or that can only be
+ * written (PN_ACTS) do not exist, so a read-only mount has no side
+ * effects on the cluster. */
 #include "fs/nodes.h"
 
 #include <errno.h>
@@ -13,6 +16,7 @@
 #define DIR_	(S_IFDIR | 0555)
 #define SNAP	(S_IFREG | 0444)
 #define OWN	PN_OWNER_ONLY
+#define ACTS	PN_ACTS
 
 const struct pfs_node pfs_nodes[] = {
 	/* kind, parent, name, field, id, mode, flags, exists, list, open */
@@ -24,8 +28,10 @@ const struct pfs_node pfs_nodes[] = {
 	{ PK_POD, PK_NS, "<pod>", NF_POD, "pod", DIR_, 0, NE_POD, NL_CONTAINERS, NO_DIR },
 	{ PK_POD_JSON, PK_POD, "Pod.json", NF_FIXED, "pod-json", SNAP, 0, NE_POD, NL_NONE,
 	  NO_SNAPSHOT },
-	{ PK_PORTS_DIR, PK_POD, "Ports", NF_FIXED, "ports-dir", DIR_, 0, NE_POD, NL_PORTS, NO_DIR },
-	{ PK_PORT, PK_PORTS_DIR, "<port>", NF_PORT, "port", S_IFREG | 0600, OWN | PN_TRUNC,
+	/* every open of a port is a connection into the pod */
+	{ PK_PORTS_DIR, PK_POD, "Ports", NF_FIXED, "ports-dir", DIR_, ACTS, NE_POD, NL_PORTS,
+	  NO_DIR },
+	{ PK_PORT, PK_PORTS_DIR, "<port>", NF_PORT, "port", S_IFREG | 0600, OWN | PN_TRUNC | ACTS,
 	  NE_POD, NL_NONE, NO_PORT },
 	{ PK_PROXY_DIR, PK_POD, "Proxy", NF_FIXED, "proxy-dir", DIR_, 0, NE_POD, NL_PORTS, NO_DIR },
 	/* HTTP has no listing: Proxy/<port>/ lists nothing */
@@ -50,11 +56,12 @@ const struct pfs_node pfs_nodes[] = {
 	  NO_SNAPSHOT },
 	{ PK_STDERR, PK_CONTAINER, "stderr", NF_FIXED, "stderr", S_IFREG | 0400, OWN,
 	  NE_CONTAINER, NL_NONE, NO_ATTACH },
-	{ PK_STDIN, PK_CONTAINER, "stdin", NF_FIXED, "stdin", S_IFREG | 0200, OWN | PN_TRUNC,
+	{ PK_STDIN, PK_CONTAINER, "stdin", NF_FIXED, "stdin", S_IFREG | 0200, OWN | PN_TRUNC | ACTS,
 	  NE_CONTAINER, NL_NONE, NO_ATTACH },
 	{ PK_STDOUT, PK_CONTAINER, "stdout", NF_FIXED, "stdout", S_IFREG | 0400, OWN,
 	  NE_CONTAINER, NL_NONE, NO_ATTACH },
-	{ PK_EXEC_NEW, PK_EXEC_DIR, "new", NF_FIXED, "exec-new", S_IFREG | 0400, OWN,
+	/* reading it makes a session */
+	{ PK_EXEC_NEW, PK_EXEC_DIR, "new", NF_FIXED, "exec-new", S_IFREG | 0400, OWN | ACTS,
 	  NE_CONTAINER, NL_NONE, NO_EXEC },
 	{ PK_EXEC_SESSION, PK_EXEC_DIR, "<id>", NF_EXEC_ID, "exec-session", S_IFDIR | 0700, OWN,
 	  NE_EXEC, NL_NONE, NO_DIR },
@@ -62,7 +69,7 @@ const struct pfs_node pfs_nodes[] = {
 	{ PK_EXEC_ARGV, PK_EXEC_SESSION, "argv", NF_FIXED, "exec-argv", S_IFREG | 0600,
 	  OWN | PN_TRUNC, NE_EXEC, NL_NONE, NO_EXEC },
 	{ PK_EXEC_CTL, PK_EXEC_SESSION, "ctl", NF_FIXED, "exec-ctl", S_IFREG | 0600,
-	  OWN | PN_TRUNC, NE_EXEC, NL_NONE, NO_EXEC },
+	  OWN | PN_TRUNC | ACTS, NE_EXEC, NL_NONE, NO_EXEC },
 	{ PK_EXEC_EXITCODE, PK_EXEC_SESSION, "exitcode", NF_FIXED, "exec-exitcode",
 	  S_IFREG | 0400, OWN, NE_EXEC, NL_NONE, NO_EXEC },
 	{ PK_EXEC_STATUS, PK_EXEC_SESSION, "status", NF_FIXED, "exec-status", S_IFREG | 0400,
@@ -70,7 +77,7 @@ const struct pfs_node pfs_nodes[] = {
 	{ PK_EXEC_STDERR, PK_EXEC_SESSION, "stderr", NF_FIXED, "exec-stderr", S_IFREG | 0400,
 	  OWN, NE_EXEC, NL_NONE, NO_EXEC },
 	{ PK_EXEC_STDIN, PK_EXEC_SESSION, "stdin", NF_FIXED, "exec-stdin", S_IFREG | 0200,
-	  OWN | PN_TRUNC, NE_EXEC, NL_NONE, NO_EXEC },
+	  OWN | PN_TRUNC | ACTS, NE_EXEC, NL_NONE, NO_EXEC },
 	{ PK_EXEC_STDOUT, PK_EXEC_SESSION, "stdout", NF_FIXED, "exec-stdout", S_IFREG | 0400,
 	  OWN, NE_EXEC, NL_NONE, NO_EXEC },
 	{ PK_EXEC_WAIT, PK_EXEC_SESSION, "wait", NF_FIXED, "exec-wait", S_IFREG | 0400, OWN,

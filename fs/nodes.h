@@ -61,6 +61,8 @@ enum node_open {
 
 #define PN_OWNER_ONLY	1u	/* never group or world bits, whatever -o umask says */
 #define PN_TRUNC	2u	/* `>` accepted (and meaningless but for argv) */
+#define PN_ACTS		4u	/* acts on the cluster even when only read (a
+				 * session, a connection): absent on -o ro */
 
 struct pfs_node {
 	enum pfs_kind kind;

@@ -48,6 +48,13 @@ struct nodeinfo {
 	int exists;
 };
 
+/* Does the node table hide kind n on this mount?  -o ro: nothing that
+ * acts on the cluster exists. */
+static int hidden(const struct pfs_node *n)
+{
+	return podfs->read_only && (n->flags & PN_ACTS);
+}
+
 /* Does the namespace of p exist?  0, or -errno (with the reason noted). */
 static int namespace_exists(const struct pfs_path *p)
 {
@@ -82,7 +89,7 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	int rc;
 
 	ni->mtime = podfs->mounted;
-	if (!n)
+	if (!n || hidden(n))
 		return -ENOENT;
 	if (n->exists == NE_ALWAYS)
 		return 0;
@@ -137,9 +144,7 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 	st->st_gid = podfs->gid;
 	st->st_blksize = 4096;
 	if (is_snapshot(p->kind)) {
-		off_t live = p->kind == PK_LOG ? snapshot_live_size(podfs, ino) : -1;
-
-		st->st_size = live >= 0 ? live : tree_size(ino);
+		st->st_size = snapshot_size(ino, p);
 		st->st_blocks = (st->st_size + 511) / 512;
 	}
 	st->st_atime = st->st_mtime = st->st_ctime = ni->mtime;
@@ -343,8 +348,8 @@ static int dir_fixed(struct dirh *d, time_t t)
 	for (size_t i = 0; !rc && i < pfs_nnodes; i++) {
 		const struct pfs_node *c = &pfs_nodes[i];
 
-		if (c->field == NF_FIXED && (c->parent == p->kind ||
-					     (p->rooted && p->kind == PK_NS && c->parent == PK_ROOT)))
+		if (c->field == NF_FIXED && !hidden(c) &&
+		    (c->parent == p->kind || (p->rooted && p->kind == PK_NS && c->parent == PK_ROOT)))
 			rc = dir_add(d, c->name, t);
 	}
 	return rc;

@@ -643,7 +643,9 @@ static int log_read(struct podfs *fs, struct logbuf *lb, off_t off, size_t size,
 	return 0;
 }
 
-off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino)
+/* The current size of a log with open handles (refreshed when stale), or
+ * -1 when no handle of ino is open. */
+static off_t live_size(struct podfs *fs, fuse_ino_t ino)
 {
 	struct logbuf *lb = logbuf_find(ino, NULL);
 	off_t size;
@@ -656,6 +658,21 @@ off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino)
 	pthread_mutex_unlock(&lb->lock);
 	logbuf_put(lb);
 	return size;
+}
+
+off_t snapshot_size(fuse_ino_t ino, const struct pfs_path *p)
+{
+	char *text;
+	off_t n;
+
+	if (p->kind == PK_META_STATUS && (text = snapshot_mount_status(podfs))) {
+		n = (off_t)strlen(text);
+		free(text);
+		return n;
+	}
+	if (p->kind == PK_LOG && (n = live_size(podfs, ino)) >= 0)
+		return n;
+	return tree_size(ino);
 }
 
 /* ---- the file handle ---- */

@@ -28,9 +28,11 @@ struct cJSON;
 void snapshot_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 		   struct fuse_file_info *fi);
 
-/* The current size of a log with open handles (refreshed when stale), or
- * -1 when no handle of ino is open. */
-off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino);
+/* st_size of a snapshot file, without a request: .podfs/status is
+ * rendered (it is local); a `log` with open handles has its live size
+ * (refreshed when stale, which is a request); others report their last
+ * fetch (0 before the first open). */
+off_t snapshot_size(fuse_ino_t ino, const struct pfs_path *p);
 
 /* Pure formatters (tested without a server).  Each returns a malloc'd,
  * NUL-terminated text ending in '\n', or NULL. */

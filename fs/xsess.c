@@ -45,7 +45,8 @@
 #define HANGUP_WAIT_S	2
 #define KEY_MAX		(PFS_LABEL_MAX + PFS_SUBDOMAIN_MAX + PFS_LABEL_MAX + 3)
 #define REAP_MS_DEFAULT	(60 * 1000L)		/* ended, results read */
-#define STALE_MS_DEFAULT (60 * 60 * 1000L)	/* never started, or never read */
+#define UNSTARTED_MS_DEFAULT (60 * 1000L)	/* never started (a tree walker read `new`) */
+#define STALE_MS_DEFAULT (60 * 60 * 1000L)	/* ended, never read */
 
 enum xphase { XP_NEW, XP_STARTING, XP_STARTED, XP_ENDED };
 
@@ -92,7 +93,7 @@ static pthread_mutex_t xlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t xended = PTHREAD_COND_INITIALIZER;	/* (xlock) some session ended */
 static struct xs *sessions;		/* (xlock) newest first */
 static struct xctr *counters;		/* (xlock) never freed before unmount */
-static long reap_ms = -1, stale_ms = -1;	/* (xlock) */
+static long reap_ms = -1, unstarted_ms = -1, stale_ms = -1;	/* (xlock) */
 
 /* ---- helpers ---- */
 
@@ -164,6 +165,7 @@ static struct xs *reap_locked(void)
 
 	if (reap_ms < 0) {
 		reap_ms = env_ms("PODFS_EXEC_REAP_MS", REAP_MS_DEFAULT);
+		unstarted_ms = env_ms("PODFS_EXEC_UNSTARTED_MS", UNSTARTED_MS_DEFAULT);
 		stale_ms = env_ms("PODFS_EXEC_STALE_MS", STALE_MS_DEFAULT);
 	}
 	while ((x = *pp)) {
@@ -174,7 +176,8 @@ static struct xs *reap_locked(void)
 			/* stdout and stderr read to their end count as read */
 			if (x->phase == XP_ENDED && !read)
 				read = drained(x->out[1]) && drained(x->out[2]);
-			reap = idle >= (uint64_t)(x->phase == XP_ENDED && read ? reap_ms : stale_ms);
+			reap = idle >= (uint64_t)(x->phase == XP_NEW ? unstarted_ms :
+						  read ? reap_ms : stale_ms);
 		}
 		if (reap) {
 			pdebug("exec %s/%s: reaped after %llu ms idle", x->key, x->id,

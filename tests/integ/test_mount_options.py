@@ -246,11 +246,24 @@ def test_allow_other(fx):
 
 
 def test_read_only(fx):
+    """-o ro: reads work, writes are EROFS, and nothing that acts on the
+    cluster exists (exec/new, stdin, Ports/): a walk has no side effects."""
     with Mount(fx, opts=["ro"]) as m:
         check("ro" in mountinfo(m.path)[0].split(","), "ro mount")
         check(read(m.p("demo", "multi", "Pod.json")), "reads work")
         expect_errno(lambda: open(m.p("demo", "echo", "echo", "stdin"), "wb"), errno.EROFS,
                      "write to stdin on a ro mount")
+        for path in (("demo", "echo", "echo", "stdin"), ("demo", "echo", "echo", "exec", "new"),
+                     ("demo", "web", "Ports"), ("demo", "web", "Ports", "80")):
+            expect_errno(lambda: os.stat(m.p(*path)), errno.ENOENT, "/".join(path) + " on ro")
+        eq(os.listdir(m.p("demo", "echo", "echo", "exec")), [], "exec/ on ro")
+        check("stdin" not in os.listdir(m.p("demo", "echo", "echo")), "stdin listed on ro")
+        check("Ports" not in os.listdir(m.p("demo", "web")), "Ports listed on ro")
+        check("stdout" in os.listdir(m.p("demo", "echo", "echo")), "stdout is still there")
+        expect_errno(lambda: os.mkdir(m.p("demo", "echo", "echo", "exec", "x")), errno.EROFS,
+                     "mkdir of a session on ro")
+    with Mount(fx, opts=["ro", "rw"]) as m:
+        check("new" in os.listdir(m.p("demo", "echo", "echo", "exec")), "-o ro,rw is rw")
 
 
 def count(log, pattern):

@@ -2,7 +2,8 @@
  * entry whose parent chain reaches the root, directories list and files
  * open, and the documentation cannot drift from it: docs/tree.md's node
  * table and the man page's PERMISSIONS list must give each node the
- * table's mode and O_TRUNC rule, with no row the table does not have.
+ * table's mode, O_TRUNC rule and "acts" mark (absent on -o ro), with no
+ * row the table does not have.
  * Run from the repository root (tests/run does). */
 #include "fs/nodes.h"
 #include "fs/path.h"
@@ -62,19 +63,20 @@ static void patterns(void)
 	CHECK(pfs_node_pattern(PK_EXEC_ARGV, buf, 10) == -ENAMETOOLONG);
 }
 
-/* A documented row: path, mode and O_TRUNC ("yes"/"no"). */
+/* A documented row: path, mode, O_TRUNC and acts ("yes"/"no"). */
 struct row {
-	char path[128], mode[8], trunc[8];
+	char path[128], mode[8], trunc[8], acts[8];
 };
 
-/* A markdown row "| `path` | 0555 | no | ... |"; 1 if line is one. */
+/* A markdown row "| `path` | 0555 | no | no | ... |"; 1 if line is one. */
 static int md_row(const char *line, struct row *r)
 {
 	return !strncmp(line, "| `", 3) &&
-	       sscanf(line, "| `%127[^`]` | %7s | %7s |", r->path, r->mode, r->trunc) == 3;
+	       sscanf(line, "| `%127[^`]` | %7s | %7s | %7s |", r->path, r->mode, r->trunc,
+		      r->acts) == 4;
 }
 
-/* A man page line "path mode yes|no" inside .EX/.EE, a leading "\&" (for
+/* A man page line "path mode yes|no yes|no" inside .EX/.EE, a leading "\&" (for
  * a path that starts with a dot) dropped; the header line is not a row. */
 static int man_row(const char *line, struct row *r)
 {
@@ -82,7 +84,7 @@ static int man_row(const char *line, struct row *r)
 		return 0;	/* a request: .EX */
 	if (!strncmp(line, "\\&", 2))
 		line += 2;
-	return sscanf(line, "%127s %7s %7s", r->path, r->mode, r->trunc) == 3 &&
+	return sscanf(line, "%127s %7s %7s %7s", r->path, r->mode, r->trunc, r->acts) == 4 &&
 	       strcmp(r->path, "path");
 }
 
@@ -127,6 +129,7 @@ static void against(const char *file, const char *marker, const char *end,
 		const struct pfs_node *nd = &pfs_nodes[i];
 		char pat[256], mode[8];
 		const char *trunc = nd->flags & PN_TRUNC ? "yes" : "no";
+		const char *acts = nd->flags & PN_ACTS ? "yes" : "no";
 		int found = -1;
 
 		pfs_node_pattern(nd->kind, pat, sizeof(pat));
@@ -134,14 +137,16 @@ static void against(const char *file, const char *marker, const char *end,
 		for (int r = 0; r < n; r++)
 			if (!strcmp(rows[r].path, pat))
 				found = r;
-		CHECK_MSG(found >= 0, "%s: no row for %s (want: %s %s %s)", file, pat, pat, mode,
-			  trunc);
+		CHECK_MSG(found >= 0, "%s: no row for %s (want: %s %s %s %s)", file, pat, pat, mode,
+			  trunc, acts);
 		if (found < 0)
 			continue;
 		CHECK_MSG(!strcmp(rows[found].mode, mode), "%s: %s is documented %s, the code gives %s",
 			  file, pat, rows[found].mode, mode);
 		CHECK_MSG(!strcmp(rows[found].trunc, trunc), "%s: %s: O_TRUNC documented %s, the code: %s",
 			  file, pat, rows[found].trunc, trunc);
+		CHECK_MSG(!strcmp(rows[found].acts, acts), "%s: %s: acts documented %s, the code: %s",
+			  file, pat, rows[found].acts, acts);
 	}
 }
 

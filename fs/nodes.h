@@ -27,7 +27,8 @@ enum node_field {
 	NF_PROXY_PATH,		/* any segment(s): an HTTP path */
 };
 
-/* What decides that a node exists in the cluster. */
+/* What decides that a node exists in the cluster.  In order: from NE_POD
+ * on, each rule includes the one before (ops.c compares with >=). */
 enum node_exists {
 	NE_ALWAYS,		/* the mount's own nodes */
 	NE_NAMESPACE,		/* in the namespace list */

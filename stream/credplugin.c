@@ -145,7 +145,12 @@ struct kc_exec *credplugin_exec_dup(const struct kc_exec *x)
 	return d;
 }
 
-char *credplugin_exec_info(const struct kc_config *kc)
+int credplugin_can_interact(const struct kc_exec *x)
+{
+	return x->interactive != KC_INTERACTIVE_NEVER;
+}
+
+char *credplugin_exec_info(const struct kc_config *kc, int interactive)
 {
 	const struct kc_exec *x = kc->exec;
 	cJSON *root = cJSON_CreateObject(), *spec, *cl;
@@ -158,7 +163,7 @@ char *credplugin_exec_info(const struct kc_config *kc)
 	spec = cJSON_AddObjectToObject(root, "spec");
 	if (!spec)
 		goto out;
-	cJSON_AddBoolToObject(spec, "interactive", 0);	/* a daemon has no terminal */
+	cJSON_AddBoolToObject(spec, "interactive", interactive);
 	if (x->provide_cluster_info) {
 		if (!(cl = cJSON_AddObjectToObject(spec, "cluster")))
 			goto out;
@@ -369,8 +374,26 @@ static void free_env(char **e)
 	free(e);
 }
 
+/* The first line of the plugin's stderr that is not blank (aws-cli starts
+ * its message with an empty line), on one line. */
+static void first_line(const char *buf, size_t len, char *line, size_t n)
+{
+	const char *p = buf, *end = buf + len;
+
+	line[0] = 0;
+	while (p < end && !line[0]) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		flatten(p, k, line, n);
+		if (strspn(line, " \t\r") == strlen(line))
+			line[0] = 0;
+		p += k + 1;
+	}
+}
+
 int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
-		   struct cred_result *out, char *err, size_t errlen)
+		   int interactive, struct cred_result *out, char *err, size_t errlen)
 {
 	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
 	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
@@ -385,7 +408,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	memset(out, 0, sizeof(*out));
 	if (err && errlen)
 		err[0] = 0;
-	if (x->interactive == KC_INTERACTIVE_ALWAYS) {
+	if (x->interactive == KC_INTERACTIVE_ALWAYS && !interactive) {
 		set_err(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
 			"but podfs runs without one: run the plugin once in a shell so it can cache "
 			"a credential, or configure a non-interactive login", x->command);
@@ -408,9 +431,14 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		goto out;
 	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	/* interactive (a device-code login at start-up): the terminal's
+	 * stdin and stderr, as client-go gives them; else /dev/null and a
+	 * pipe whose first line explains a failure */
+	if (!interactive)
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+	if (!interactive)
+		posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 	/* FUSE and socket descriptors of other threads are not the plugin's */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -424,15 +452,22 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	sigaddset(&dfl, SIGHUP);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
+	/* its own process group, killed as one; an interactive plugin stays
+	 * in ours, the terminal's foreground group, or reading it stops it */
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETPGROUP);
+				 (interactive ? 0 : POSIX_SPAWN_SETPGROUP));
 	sr = posix_spawnp(&pid, x->command, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(op[1]);
 	close(ep[1]);
 	op[1] = ep[1] = -1;
+	if (interactive) {
+		close(ep[0]);	/* nothing will come: stderr is the terminal's */
+		ep[0] = -1;
+		eopen = 0;
+	}
 	if (sr != 0) {
 		pid = -1;
 		if (sr == ENOENT) {
@@ -501,16 +536,13 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		usleep(5000);
 	}
 	if (!done) {
-		kill(-pid, SIGKILL);
+		if (!interactive)
+			kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 	}
 	pid = -1;
-	ebuf[elen] = 0;
-	{
-		char *nl = strchr(ebuf, '\n');
-		flatten(ebuf, nl ? (size_t)(nl - ebuf) : elen, line, sizeof(line));
-	}
+	first_line(ebuf, elen, line, sizeof(line));
 	if (timed_out) {
 		rc = -ETIMEDOUT;
 		set_err(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
@@ -540,7 +572,8 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	}
 out:
 	if (pid > 0) {
-		kill(-pid, SIGKILL);
+		if (!interactive)
+			kill(-pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
 	for (int i = 0; i < 2; i++) {

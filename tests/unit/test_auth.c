@@ -390,14 +390,15 @@ static void test_static(void)
 	CHECK(a && auth_refresh(a, 0) == 0);	/* nothing to refresh: no retry */
 	auth_free(a);
 
-	/* oidc id-token */
+	/* oidc: a fresh id-token (exp in 2100) is sent as it is */
 	y = "current-context: a\nclusters:\n- name: c\n  cluster: {server: 'https://h'}\n"
-	    "users:\n- name: u\n  user:\n    auth-provider: {name: oidc, config: {id-token: eyJ.id.tok, "
-	    "refresh-token: r}}\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n";
+	    "users:\n- name: u\n  user:\n    auth-provider: {name: oidc, config: {id-token: eyJhbGciOiJub25lIn0.eyJleHAiOiA0MTAyNDQ0ODAwfQ.sig, "
+	    "refresh-token: r, client-id: k, idp-issuer-url: 'https://i'}}\n"
+	    "contexts:\n- name: a\n  context: {cluster: c, user: u}\n";
 	CHECK(kc_load_buffer(y, strlen(y), "m", plugdir, NULL, &kc, err, sizeof(err)) == 0);
 	a = auth_new(&kc, err, sizeof(err));
 	kc_free(&kc);
-	CHECK(a && auth_header(a, h, sizeof(h)) == 0 && !strcmp(h, "Authorization: Bearer eyJ.id.tok"));
+	CHECK(a && auth_header(a, h, sizeof(h)) == 0 && !strcmp(h, "Authorization: Bearer eyJhbGciOiJub25lIn0.eyJleHAiOiA0MTAyNDQ0ODAwfQ.sig"));
 	auth_free(a);
 
 	/* gcp: a pointer to the plugin that replaced it */

@@ -549,10 +549,9 @@ static int connect_cluster(struct podfs *fs, struct options *o, const char *path
 		return -1;
 	}
 	/* a device-code login may use the terminal, now only */
-	if (isatty(STDIN_FILENO))
-		auth_set_interactive(fs->auth, fs->login_timeout_ms);
+	auth_set_starting(fs->auth, 1, isatty(STDIN_FILENO) ? fs->login_timeout_ms : 0);
 	rc = contact_check(fs, err, sizeof(err));
-	auth_set_interactive(fs->auth, 0);
+	auth_set_starting(fs->auth, 0, 0);
 	if (rc < 0) {
 		fprintf(stderr, "podfs: %s\n", err);
 		return -1;

@@ -87,6 +87,7 @@ struct auth {
 	struct cred_result x;
 	int x_err;		/* -errno of the last failed run */
 	char x_msg[512];
+	int starting;		/* the identity check at mount is running */
 	long interactive_ms;	/* > 0: plugins may use the terminal (start-up) */
 
 	/* oidc auth-provider (under mu) */
@@ -503,7 +504,8 @@ static int exec_ensure_locked(struct auth *a)
 			snprintf(a->x_msg, sizeof(a->x_msg), "%s", msg);
 			snprintf(a->lasterr, sizeof(a->lasterr), "%s", msg);
 			set_state_locked(a, AUTH_PLUGIN_ERROR, msg);
-			pwarn("%s", msg);
+			if (!a->starting)	/* at start-up the caller says it */
+				pwarn("%s", msg);
 		}
 		pthread_cond_broadcast(&a->cv);
 		return rc;
@@ -531,7 +533,8 @@ static int oidc_ensure_locked(struct auth *a)
 	if (rc < 0) {
 		snprintf(a->lasterr, sizeof(a->lasterr), "%s", err);
 		set_state_locked(a, AUTH_PLUGIN_ERROR, err);
-		pwarn("%s", err);
+		if (!a->starting)
+			pwarn("%s", err);
 		return rc;
 	}
 	str_wipe(&o->id_token);
@@ -760,6 +763,7 @@ static int tls_failure(CURLcode cc)
 void auth_observe(struct auth *a, const char *what, CURLcode cc, long code, const char *msg)
 {
 	enum auth_state st;
+	int quiet;
 
 	if (code == 401)
 		st = AUTH_UNAUTHORIZED;
@@ -771,7 +775,10 @@ void auth_observe(struct auth *a, const char *what, CURLcode cc, long code, cons
 		return;		/* unreachable, timed out: says nothing of the credential */
 	pthread_mutex_lock(&a->mu);
 	set_state_locked(a, st, msg);
+	quiet = a->starting;
 	pthread_mutex_unlock(&a->mu);
+	if (quiet)
+		return;
 	if (st == AUTH_UNAUTHORIZED)
 		pwarn("%s: the API server refused the credential of user %s (401 Unauthorized): %s",
 		      what, a->user[0] ? a->user : "(none)", msg && msg[0] ? msg : "Unauthorized");
@@ -802,9 +809,10 @@ const char *auth_state_name(enum auth_state s)
 	}
 }
 
-void auth_set_interactive(struct auth *a, long timeout_ms)
+void auth_set_starting(struct auth *a, int starting, long interactive_ms)
 {
 	pthread_mutex_lock(&a->mu);
-	a->interactive_ms = timeout_ms > 0 ? timeout_ms : 0;
+	a->starting = starting;
+	a->interactive_ms = starting && interactive_ms > 0 ? interactive_ms : 0;
 	pthread_mutex_unlock(&a->mu);
 }

@@ -74,10 +74,12 @@ void auth_observe(struct auth *a, const char *what, CURLcode cc, long code, cons
 enum auth_state auth_state(struct auth *a, char *msg, size_t len);
 const char *auth_state_name(enum auth_state s);
 
-/* While > 0, exec plugins whose interactiveMode allows it run with the
- * terminal (stdin, stderr) and this deadline instead of the REST one:
- * set while the mount starts in the foreground, 0 afterwards. */
-void auth_set_interactive(struct auth *a, long timeout_ms);
+/* The start-up phase (the identity check at mount): refusals are not
+ * logged by auth_observe, the caller reports them; and with
+ * interactive_ms > 0 (stdin is a terminal) exec plugins whose
+ * interactiveMode allows it run with the terminal and that deadline
+ * instead of the REST one.  auth_set_starting(a, 0, 0) ends it. */
+void auth_set_starting(struct auth *a, int starting, long interactive_ms);
 
 /* Deadline of one exec plugin run (rest_new sets it to the REST timeout). */
 void auth_set_exec_timeout(struct auth *a, long timeout_ms);

@@ -1,12 +1,14 @@
-/* kubeconfig loading.  Each file of the KUBECONFIG list is parsed with
- * libyaml's event API into a small document tree (bounded in size and
- * depth, aliases shared rather than copied so "billion laughs" cannot blow
- * up memory), the files are merged the way kubectl merges them (first file
- * that defines a name wins the whole entry, first current-context wins),
- * and one context is resolved into a kc_config: server, TLS material read
- * and decoded, credentials checked the way client-go checks them.  Every
- * error is one line "<file>: <field path>: <problem>" and never quotes a
- * secret value. */
+/* kubeconfig loading.  Each file of the KUBECONFIG list is parsed into a
+ * document tree (ytree.c, which reads YAML as kubectl's go-yaml does), every
+ * entry is checked against the fields and types of client-go's structs (a
+ * name twice in one list is an error), the files are merged the way kubectl
+ * merges them (first file that defines a name wins the whole entry, first
+ * current-context wins), and one context is resolved into a kc_config:
+ * server, TLS material read and decoded, credentials, impersonation and the
+ * oidc provider checked the way client-go checks them.  Every error is one
+ * line "<file>: <field path>: <problem>" and never quotes a secret value.
+ * The write-back of refreshed OIDC tokens lives here too, as it edits the
+ * same files with the same tree. */
 #include "stream/kubeconfig.h"
 
 #include <cjson/cJSON.h>

@@ -1093,35 +1093,20 @@ static int load_paths(struct kc_state *st, const char *paths, struct kerr *e)
 	return rc;
 }
 
-int kc_load(const char *paths, const char *context, struct kc_config *out,
-	    char *err, size_t errlen)
+/* The start and the end of every load: a fresh state, out and err
+ * cleared; and on the way out a failed load leaves nothing in out. */
+static struct kc_state *load_begin(struct kc_config *out, char *err, size_t errlen)
 {
-	struct kc_state *st = calloc(1, sizeof(*st));
-	struct kerr e = { err, errlen };
-	int rc = -1;
-
-	memset(out, 0, sizeof(*out));
+	if (out)
+		memset(out, 0, sizeof(*out));
 	if (err && errlen)
 		err[0] = 0;
-	if (!st || !paths) {
-		kfail(&e, "out of memory");
-		goto out;
-	}
-	if (load_paths(st, paths, &e) < 0)
-		goto out;
-	if (st->nfiles == 0) {
-		/* client-go's deferred loader does the same: no kubeconfig at
-		 * all, but running in a pod */
-		if (kc_in_cluster_available()) {
-			rc = kc_load_in_cluster(out, err, errlen);
-			goto out;
-		}
-		kfail(&e, "%s: no kubeconfig file found", paths);
-		goto out;
-	}
-	rc = resolve(st, paths, context, out, &e);
-out:
-	if (rc < 0)
+	return calloc(1, sizeof(struct kc_state));
+}
+
+static int load_end(struct kc_state *st, int rc, struct kc_config *out)
+{
+	if (rc < 0 && out)
 		kc_free(out);
 	if (st)
 		state_free(st);
@@ -1129,60 +1114,66 @@ out:
 	return rc;
 }
 
+int kc_load(const char *paths, const char *context, struct kc_config *out,
+	    char *err, size_t errlen)
+{
+	struct kc_state *st = load_begin(out, err, errlen);
+	struct kerr e = { err, errlen };
+
+	if (!st || !paths)
+		return load_end(st, kfail(&e, "out of memory"), out);
+	if (load_paths(st, paths, &e) < 0)
+		return load_end(st, -1, out);
+	if (st->nfiles == 0) {
+		/* client-go's deferred loader does the same: no kubeconfig at
+		 * all, but running in a pod */
+		if (kc_in_cluster_available())
+			return load_end(st, kc_load_in_cluster(out, err, errlen), out);
+		return load_end(st, kfail(&e, "%s: no kubeconfig file found", paths), out);
+	}
+	return load_end(st, resolve(st, paths, context, out, &e), out);
+}
+
 int kc_list_contexts(const char *paths, char **out, char *err, size_t errlen)
 {
-	struct kc_state *st = calloc(1, sizeof(*st));
+	struct kc_state *st = load_begin(NULL, err, errlen);
 	struct kerr e = { err, errlen };
 	size_t len = 0;
-	FILE *m = NULL;
-	int rc = -1;
+	FILE *m;
+	int rc;
 
 	*out = NULL;
 	if (!st || !(m = open_memstream(out, &len)))
-		kfail(&e, "out of memory");
-	else if (load_paths(st, paths, &e) == 0) {
+		return load_end(st, kfail(&e, "out of memory"), NULL);
+	if ((rc = load_paths(st, paths, &e)) == 0)
 		for (size_t i = 0; i < st->contexts.n; i++)
 			fprintf(m, "%s\n", st->contexts.e[i].name);
-		rc = 0;
-	}
-	if (m && fclose(m) != 0)
+	if (fclose(m) != 0 && rc == 0)
 		rc = kfail(&e, "out of memory");
 	if (rc < 0) {
 		free(*out);
 		*out = NULL;
 	}
-	if (st)
-		state_free(st);
-	free(st);
-	return rc;
+	return load_end(st, rc, NULL);
 }
 
 int kc_load_buffer(const char *yaml, size_t len, const char *name,
 		   const char *dir, const char *context, struct kc_config *out,
 		   char *err, size_t errlen)
 {
-	struct kc_state *st = calloc(1, sizeof(*st));
+	struct kc_state *st = load_begin(out, err, errlen);
 	struct kerr e = { err, errlen };
-	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	if (err && errlen)
-		err[0] = 0;
 	if (!name)
 		name = "<buffer>";
-	if (!st) {
-		kfail(&e, "out of memory");
-		return -1;
-	}
+	if (!st)
+		return load_end(st, kfail(&e, "out of memory"), out);
 	if (len > KC_MAX_FILE)
-		kfail(&e, "%s: larger than %u MiB, not a kubeconfig", name, KC_MAX_FILE >> 20);
-	else if (load_one(st, name, dir ? dir : ".", yaml, len, &e) == 0)
-		rc = resolve(st, name, context, out, &e);
-	if (rc < 0)
-		kc_free(out);
-	state_free(st);
-	free(st);
-	return rc;
+		return load_end(st, kfail(&e, "%s: larger than %u MiB, not a kubeconfig", name,
+					  KC_MAX_FILE >> 20), out);
+	if (load_one(st, name, dir ? dir : ".", yaml, len, &e) < 0)
+		return load_end(st, -1, out);
+	return load_end(st, resolve(st, name, context, out, &e), out);
 }
 
 int kc_in_cluster_available(void)

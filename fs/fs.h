@@ -29,6 +29,7 @@ struct podfs {
 	long login_timeout_ms;		/* -o login_timeout: interactive plugin at mount */
 	size_t buffer_size;		/* -o buffer: per-stream buffer bytes */
 	int debug;			/* -d: trace requests */
+	int read_only;			/* -o ro (the last of ro/rw) */
 	const char *namespace;		/* namespace shown when listing is forbidden */
 	const char *root_ns;		/* -o namespace: the namespace at the root */
 	uid_t uid;			/* -o uid=, -o gid=: owner of every node */

@@ -65,6 +65,7 @@ struct options {
 	int npos;
 	int allow_other;
 	int default_permissions;
+	int read_only;		/* -o ro: also no side effects on the cluster */
 	int fsname;
 	int subtype;
 };
@@ -72,6 +73,8 @@ struct options {
 enum {
 	KEY_ALLOW_OTHER,
 	KEY_DEFAULT_PERMISSIONS,
+	KEY_RO,
+	KEY_RW,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
 	KEY_DASH,
@@ -119,6 +122,8 @@ static const struct fuse_opt option_spec[] = {
 	/* Mount options podfs must know about; passed on to libfuse. */
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("-", KEY_DASH),	/* CONTEXT "-": the current context */
@@ -152,6 +157,10 @@ static int option_proc(void *data, const char *arg, int key,
 		return 1;
 	case KEY_DEFAULT_PERMISSIONS:
 		o->default_permissions = 1;
+		return 1;
+	case KEY_RO:
+	case KEY_RW:
+		o->read_only = key == KEY_RO;	/* the last one wins, as in mount(8) */
 		return 1;
 	case KEY_FSNAME:
 		o->fsname = 1;
@@ -399,6 +408,7 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->login_timeout_ms = 300000;
+	fs->read_only = o->read_only;
 #define BAD(...) do { fprintf(stderr, __VA_ARGS__); return -1; } while (0)
 	if (o->timeout && (fs->timeout_ms = parse_seconds(o->timeout, 0.1, 86400)) < 0)
 		BAD("podfs: -o timeout=%s: expected seconds between 0.1 and 86400\n", o->timeout);

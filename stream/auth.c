@@ -67,6 +67,7 @@ struct auth {
 	char *token;
 	char *token_file;
 	time_t checked;		/* last stat() of token_file */
+	int tf_missing;		/* its last stat() failed (warned once) */
 	struct timespec mtime;
 	off_t size;
 	ino_t ino;
@@ -397,9 +398,15 @@ static void token_refresh_locked(struct auth *a, int force)
 		return;
 	a->checked = now;
 	if (stat(a->token_file, &st) < 0) {
-		pwarn("tokenFile %s: %s (keeping the previous token)", a->token_file, strerror(errno));
+		/* once per outage: with `token` as the fallback (client-go's
+		 * rule) a file that never appears is a normal setup */
+		if (!a->tf_missing)
+			pwarn("tokenFile %s: %s (keeping the previous token)", a->token_file,
+			      strerror(errno));
+		a->tf_missing = 1;
 		return;
 	}
+	a->tf_missing = 0;
 	if (!force && a->token && st.st_mtim.tv_sec == a->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == a->mtime.tv_nsec && st.st_size == a->size && st.st_ino == a->ino)
 		return;

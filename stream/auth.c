@@ -26,7 +26,14 @@
  * credential it sent: if the credential changed since, retry with the new
  * one; else drop the plugin's cached credential (or re-read tokenFile at
  * once) and retry if that can change anything.  Generations keep a burst
- * of 401s from many threads down to one plugin run. */
+ * of 401s from many threads down to one plugin run.
+ *
+ * Also here, because they ride on every request the same way: the
+ * Impersonate-* headers; no credential at all to a plain http:// server
+ * (kubectl 1.32 sends none); the oidc provider's id-token, refreshed by
+ * oidc.c when it expires; and auth_observe, the record of what the server
+ * last said of the credential (401, TLS failure) for .podfs/status and the
+ * one log line per failing operation. */
 #include "stream/auth.h"
 
 #include <errno.h>
@@ -142,7 +149,6 @@ static char *xstrdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
-
 
 /* Split the server URL into what curl connects to and what the Host header
  * names, arranging CONNECT_TO when a tls-server-name is configured. */

@@ -68,6 +68,11 @@ int contact_check(struct podfs *fs, char *err, size_t errlen)
 		return 0;
 	}
 	rest_resp_free(&resp);
+	if (fs->root_ns) {
+		/* -o namespace: namespaces are never listed, nothing to note */
+		podfs_note(fs, 0, NULL);
+		return 0;
+	}
 	rc = rest_get(fs->rest, "/api/v1/namespaces?limit=1", &resp);
 	if (refused(fs, &resp, err, errlen) < 0 && resp.code != 403) {
 		rest_resp_free(&resp);

@@ -120,6 +120,10 @@ def t_namespaces_forbidden_noted(fx, tmp):
         check(re.search(r"^namespaces: listing namespaces is forbidden .*"
                         r"showing the context's namespace demo only$", st, re.M), st)
         check(re.search(r"^connectivity: ok$", st, re.M), st)
+    # with the namespace at the root, namespaces are never listed: no note
+    with Mount(fx, args=["--context", "fixture-limited", "-n", "demo"]) as m:
+        st = read(m.p(".podfs", "status")).decode()
+        check("namespaces:" not in st and "connectivity: ok" in st, st)
 
 
 def t_expired_mid_mount(fx, tmp):

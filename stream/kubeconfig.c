@@ -336,31 +336,61 @@ static int b64_decode(const char *in, char **out, size_t *outlen);
 
 /* The fields podfs knows of each entry type, with the type kubectl's Go
  * structs give them (client-go api/v1 Cluster, AuthInfo, Context). */
-enum kf_type { KF_STR, KF_BOOL, KF_B64, KF_STRLIST, KF_EXTRA, KF_MAP, KF_LIST };
+enum kf_type {
+	KF_STR, KF_BOOL, KF_B64, KF_STRLIST,
+	KF_EXTRA,	/* map of string lists */
+	KF_STRMAP,	/* map of strings */
+	KF_MAP,		/* with .sub: its fields checked too */
+	KF_MAPLIST,	/* a list of maps with the fields .sub */
+	KF_LIST,
+};
 
 struct kfield {
 	const char *key;
 	enum kf_type type;
+	const struct kfield *sub;	/* KF_MAP, KF_MAPLIST */
+	const char *inner;		/* their path in messages */
+};
+
+#define F(k, t) { k, t, NULL, NULL }
+#define SUB(k, t, sub, inner) { k, t, sub, inner }
+static const struct kfield env_fields[] = {
+	F("name", KF_STR), F("value", KF_STR), F(NULL, KF_STR),
+};
+static const struct kfield exec_fields[] = {
+	F("apiVersion", KF_STR), F("command", KF_STR),
+	F("args", KF_STRLIST),
+	SUB("env", KF_MAPLIST, env_fields, "user.exec.env[]"),
+	F("installHint", KF_STR), F("provideClusterInfo", KF_BOOL),
+	F("interactiveMode", KF_STR), F(NULL, KF_STR),
+};
+static const struct kfield provider_fields[] = {
+	F("name", KF_STR), F("config", KF_STRMAP),
+	F(NULL, KF_STR),
 };
 
 static const struct kfield cluster_fields[] = {
-	{ "server", KF_STR }, { "tls-server-name", KF_STR },
-	{ "insecure-skip-tls-verify", KF_BOOL }, { "certificate-authority", KF_STR },
-	{ "certificate-authority-data", KF_B64 }, { "proxy-url", KF_STR },
-	{ "disable-compression", KF_BOOL }, { "extensions", KF_LIST }, { NULL, KF_STR },
+	F("server", KF_STR), F("tls-server-name", KF_STR),
+	F("insecure-skip-tls-verify", KF_BOOL), F("certificate-authority", KF_STR),
+	F("certificate-authority-data", KF_B64), F("proxy-url", KF_STR),
+	F("disable-compression", KF_BOOL), F("extensions", KF_LIST), F(NULL, KF_STR),
 };
 static const struct kfield user_fields[] = {
-	{ "client-certificate", KF_STR }, { "client-certificate-data", KF_B64 },
-	{ "client-key", KF_STR }, { "client-key-data", KF_B64 }, { "token", KF_STR },
-	{ "tokenFile", KF_STR }, { "as", KF_STR }, { "as-uid", KF_STR },
-	{ "as-groups", KF_STRLIST }, { "as-user-extra", KF_EXTRA }, { "username", KF_STR },
-	{ "password", KF_STR }, { "auth-provider", KF_MAP }, { "exec", KF_MAP },
-	{ "extensions", KF_LIST }, { NULL, KF_STR },
+	F("client-certificate", KF_STR), F("client-certificate-data", KF_B64),
+	F("client-key", KF_STR), F("client-key-data", KF_B64), F("token", KF_STR),
+	F("tokenFile", KF_STR), F("as", KF_STR), F("as-uid", KF_STR),
+	F("as-groups", KF_STRLIST), F("as-user-extra", KF_EXTRA), F("username", KF_STR),
+	F("password", KF_STR),
+	SUB("auth-provider", KF_MAP, provider_fields, "user.auth-provider"),
+	SUB("exec", KF_MAP, exec_fields, "user.exec"),
+	F("extensions", KF_LIST), F(NULL, KF_STR),
 };
 static const struct kfield context_fields[] = {
-	{ "cluster", KF_STR }, { "user", KF_STR }, { "namespace", KF_STR },
-	{ "extensions", KF_LIST }, { NULL, KF_STR },
+	F("cluster", KF_STR), F("user", KF_STR), F("namespace", KF_STR),
+	F("extensions", KF_LIST), F(NULL, KF_STR),
 };
+#undef F
+#undef SUB
 
 /* A list of strings (as-groups, and each value of as-user-extra). */
 static int check_strlist(const struct kentry *en, const char *key, const struct ynode *n,
@@ -374,6 +404,22 @@ static int check_strlist(const struct kentry *en, const char *key, const struct 
 			return kfail(e, EPFX "%s[%zu]: expected a string, got %s", EARG(en), key, i,
 				     ykind_name(n->kids[i]));
 	return 0;
+}
+
+static int check_fields(const struct kentry *en, const struct kfield *f, struct kerr *e);
+
+/* The fields of a nested map (exec, auth-provider, an env item). */
+static int check_sub(const struct kentry *en, const struct kfield *f, const struct ynode *n,
+		     struct kerr *e)
+{
+	struct kentry sub = *en;
+
+	if (n->type != Y_MAP)
+		return kfail(e, EPFX "%s: expected a mapping, got %s", EARG(en), f->key,
+			     ykind_name(n));
+	sub.body = n;
+	sub.inner = f->inner;
+	return check_fields(&sub, f->sub, e);
 }
 
 static int check_field(const struct kentry *en, const struct kfield *f, struct kerr *e)
@@ -410,27 +456,50 @@ static int check_field(const struct kentry *en, const struct kfield *f, struct k
 			    check_strlist(en, f->key, n->kids[i + 1], e) < 0)
 				return -1;
 		return 0;
+	case KF_STRMAP:
+		if (n->type != Y_MAP)
+			return kfail(e, EPFX "%s: expected a mapping of strings, got %s", EARG(en),
+				     f->key, ykind_name(n));
+		for (size_t i = 0; i + 1 < n->n; i += 2)
+			if (!yis_null(n->kids[i + 1]) && (n->kids[i + 1]->type != Y_SCALAR ||
+			    yresolve(n->kids[i + 1], NULL) != YK_STR))
+				return kfail(e, EPFX "%s.%s: expected a string, got %s", EARG(en), f->key,
+					     n->kids[i]->type == Y_SCALAR ? n->kids[i]->val : "?",
+					     ykind_name(n->kids[i + 1]));
+		return 0;
 	case KF_MAP:
+		return f->sub ? check_sub(en, f, n, e) : 0;
+	case KF_MAPLIST:
+		if (n->type != Y_SEQ)
+			return kfail(e, EPFX "%s: expected a list, got %s", EARG(en), f->key,
+				     ykind_name(n));
+		for (size_t i = 0; i < n->n; i++)
+			if (check_sub(en, f, n->kids[i], e) < 0)
+				return -1;
+		return 0;
 	case KF_LIST:
-		if (n->type != (f->type == KF_MAP ? Y_MAP : Y_SEQ))
-			return kfail(e, EPFX "%s: expected %s, got %s", EARG(en), f->key,
-				     f->type == KF_MAP ? "a mapping" : "a list", ykind_name(n));
+		if (n->type != Y_SEQ)
+			return kfail(e, EPFX "%s: expected a list, got %s", EARG(en), f->key,
+				     ykind_name(n));
 		return 0;
 	}
 	return 0;
 }
 
-static int check_entry(const struct kentry *en, struct kerr *e)
+static int check_fields(const struct kentry *en, const struct kfield *f, struct kerr *e)
 {
-	const struct kfield *f = !strcmp(en->inner, "cluster") ? cluster_fields :
-				 !strcmp(en->inner, "user") ? user_fields : context_fields;
-
-	if (!en->body)
-		return 0;
 	for (; f->key; f++)
 		if (check_field(en, f, e) < 0)
 			return -1;
 	return 0;
+}
+
+static int check_entry(const struct kentry *en, struct kerr *e)
+{
+	if (!en->body)
+		return 0;
+	return check_fields(en, !strcmp(en->inner, "cluster") ? cluster_fields :
+			    !strcmp(en->inner, "user") ? user_fields : context_fields, e);
 }
 
 /* Decode base64 as Go's StdEncoding does for a []byte field: line breaks
@@ -653,17 +722,20 @@ static int parse_exec(const struct kentry *u, const struct ynode *xn, struct kc_
 		      struct kerr *e)
 {
 	struct kc_exec *x = calloc(1, sizeof(*x));
-	const char *cmd, *ver, *hint, *mode, *pci;
+	const char *cmd, *ver, *hint, *mode;
 	const struct ynode *args = yget(xn, "args"), *env = yget(xn, "env");
+	const struct ynode *pci = yget(xn, "provideClusterInfo");
 
 	if (!x)
 		return kfail(e, "out of memory");
 	out->exec = x;
-	if (ystr(xn, "command", &cmd) < 0 || ystr(xn, "apiVersion", &ver) < 0 ||
-	    ystr(xn, "installHint", &hint) < 0 || ystr(xn, "interactiveMode", &mode) < 0 ||
-	    ystr(xn, "provideClusterInfo", &pci) < 0)
-		return kfail(e, EPFX "exec: command, apiVersion, installHint, interactiveMode and "
-			     "provideClusterInfo must be strings", EARG(u));
+	/* the types were checked with the entry (exec_fields) */
+	ystr(xn, "command", &cmd);
+	ystr(xn, "apiVersion", &ver);
+	ystr(xn, "installHint", &hint);
+	ystr(xn, "interactiveMode", &mode);
+	if (!yis_null(pci))
+		yresolve(pci, &x->provide_cluster_info);
 	if (!cmd)
 		return kfail(e, EPFX "exec.command: missing", EARG(u));
 	if (!ver)
@@ -685,12 +757,6 @@ static int parse_exec(const struct kentry *u, const struct ynode *xn, struct kc_
 	} else {
 		return kfail(e, EPFX "exec.interactiveMode: \"%s\" is not one of Never, "
 			     "IfAvailable, Always", EARG(u), mode);
-	}
-	if (pci) {
-		if (!strcasecmp(pci, "true"))
-			x->provide_cluster_info = 1;
-		else if (strcasecmp(pci, "false"))
-			return kfail(e, EPFX "exec.provideClusterInfo: expected true or false", EARG(u));
 	}
 	/* client-go resolves a command with a path separator against the
 	 * kubeconfig's directory; a bare name is looked up in $PATH */

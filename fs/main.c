@@ -16,12 +16,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <fuse_log.h>
 #include <fuse_lowlevel.h>
 #include <grp.h>
 #include <pwd.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +471,14 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 	return 0;
 }
 
+/* libfuse's messages during the trial below: its errors, not the debug
+ * banner that the real session prints again. */
+static void trial_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	if (level <= FUSE_LOG_WARNING)
+		vfprintf(stderr, fmt, ap);
+}
+
 /* Every option libfuse would refuse, refused now, before the kubeconfig
  * is read or a credential plugin runs: a trial fuse_session_new on a copy
  * of the arguments (it parses them and allocates, it does not mount).
@@ -481,8 +491,10 @@ static int fuse_options_ok(const struct fuse_args *args)
 
 	for (int i = 0; ok && i < args->argc; i++)
 		ok = fuse_opt_add_arg(&copy, args->argv[i]) == 0;
+	fuse_set_log_func(trial_log);
 	if (ok && !(se = fuse_session_new(&copy, &podfs_ops, sizeof(podfs_ops), NULL)))
 		ok = 0;
+	fuse_set_log_func(NULL);	/* libfuse's own again */
 	if (se)
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&copy);

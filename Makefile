@@ -39,6 +39,7 @@ MANDIR  ?= $(PREFIX)/share/man
 MOUNT_HELPER_DIR ?= $(PREFIX)/sbin
 MOUNT_FUSE ?= mount.fuse3
 INSTALL ?= install
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
 podfs: $(FS_OBJ) $(STREAM_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -137,15 +138,17 @@ fuzz: fuzz-build
 		grep -E 'stat::number_of_executed_units|Done' $(FB)/$$n.log; \
 	done
 install: podfs
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MOUNT_HELPER_DIR)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MOUNT_HELPER_DIR) \
+		$(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 755 podfs $(DESTDIR)$(BINDIR)/podfs
 	$(INSTALL) -m 644 docs/podfs.1 $(DESTDIR)$(MANDIR)/man1/podfs.1
+	$(INSTALL) -m 644 contrib/podfs.bash-completion $(DESTDIR)$(COMPLETIONDIR)/podfs
 	ln -sf $(shell command -v $(MOUNT_FUSE) 2>/dev/null || echo /sbin/$(MOUNT_FUSE)) \
 		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/podfs $(DESTDIR)$(MANDIR)/man1/podfs.1 \
-		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs
+		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs $(DESTDIR)$(COMPLETIONDIR)/podfs
 
 # podfs with clang, warnings as errors, then the unit tests with clang (their
 # warnings shown, not fatal), in build/clang; not part of `make check`.

@@ -282,8 +282,9 @@ char *snapshot_mount_status(struct podfs *fs)
 	char ok[40], errt[40], mounted[40];
 	time_t now = time(NULL);
 	int err, sessions, threads;
-	char msg[512];
+	char msg[512], cmsg[512];
 	time_t last_ok, last_err;
+	enum auth_state cred;
 
 	pthread_mutex_lock(&fs->status_lock);
 	last_ok = fs->last_ok;
@@ -301,8 +302,13 @@ char *snapshot_mount_status(struct podfs *fs)
 	sb_printf(&b, "cluster: %s\n", fs->kc.cluster_name ? fs->kc.cluster_name : "");
 	/* The user's name only: the credential itself never leaves auth. */
 	sb_printf(&b, "user: %s\n", fs->kc.user_name ? fs->kc.user_name : "");
+	if (fs->kc.imp.user)
+		sb_printf(&b, "impersonating: %s\n", fs->kc.imp.user);
 	sb_printf(&b, "namespace: %s\n", fs->namespace ? fs->namespace : "");
-	if (!last_ok && !last_err)
+	if ((cred = auth_state(fs->auth, cmsg, sizeof(cmsg))) >= AUTH_UNAUTHORIZED)
+		/* the server answers but refuses us: say so, in its words */
+		sb_printf(&b, "connectivity: %s (%s)\n", auth_state_name(cred), cmsg);
+	else if (!last_ok && !last_err)
 		sb_printf(&b, "connectivity: unknown (no request yet)\n");
 	else if (last_ok >= last_err)
 		sb_printf(&b, "connectivity: ok\n");
@@ -316,6 +322,8 @@ char *snapshot_mount_status(struct podfs *fs)
 		sb_printf(&b, "last error: %s %s: %s\n", errt, strerror(-err), msg);
 	else
 		sb_printf(&b, "last error: none\n");
+	if (fs->ns_note[0])
+		sb_printf(&b, "namespaces: %s\n", fs->ns_note);
 	sb_printf(&b, "timeout: %.3gs\n", fs->timeout_ms / 1000.0);
 	sb_printf(&b, "cache: %.3gs\n", fs->cache_ms / 1000.0);
 	sb_printf(&b, "buffer: %zu bytes\n", fs->buffer_size);

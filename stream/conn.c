@@ -347,7 +347,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 static struct conn *open_once(struct rest *r, const char *path, const char *extra_headers,
 			      long deadline, struct http_head *head, int *perr, char *err,
-			      size_t errlen, unsigned *gen)
+			      size_t errlen, unsigned *gen, CURLcode *ccp)
 {
 	struct auth *a = rest_auth(r);
 	struct conn *c = calloc(1, sizeof(*c));
@@ -392,6 +392,7 @@ static struct conn *open_once(struct rest *r, const char *path, const char *extr
 	if (auth_has_proxy(a))
 		curl_easy_setopt(c->h, CURLOPT_HTTPPROXYTUNNEL, 1L);
 	cc = curl_easy_perform(c->h);
+	*ccp = cc;
 	if (cc != CURLE_OK) {
 		rc = curl_code_errno(cc);
 		set_err(err, errlen, "connect to %s: %s", auth_server(a),
@@ -507,7 +508,9 @@ struct conn *conn_open(struct rest *r, const char *path, const char *extra_heade
 {
 	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : rest_timeout_ms(r));
 	unsigned gen = 0;
-	struct conn *c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen);
+	CURLcode cc = CURLE_COULDNT_CONNECT;	/* until a connection was tried */
+	struct conn *c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen,
+				   &cc);
 
 	/* a refused credential (also on a WebSocket upgrade): refresh it and
 	 * try once more, within the same deadline */
@@ -515,8 +518,9 @@ struct conn *conn_open(struct rest *r, const char *path, const char *extra_heade
 		pdebug("GET %s: HTTP 401, retrying with a fresh credential", path);
 		conn_close(c);
 		http_head_free(head);
-		c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen);
+		c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen, &cc);
 	}
+	auth_observe(rest_auth(r), path, cc, c ? head->code : 0, err ? err : "");
 	return c;
 }
 

@@ -145,7 +145,12 @@ struct kc_exec *credplugin_exec_dup(const struct kc_exec *x)
 	return d;
 }
 
-char *credplugin_exec_info(const struct kc_config *kc)
+int credplugin_can_interact(const struct kc_exec *x)
+{
+	return x->interactive != KC_INTERACTIVE_NEVER;
+}
+
+char *credplugin_exec_info(const struct kc_config *kc, int interactive)
 {
 	const struct kc_exec *x = kc->exec;
 	cJSON *root = cJSON_CreateObject(), *spec, *cl;
@@ -158,7 +163,7 @@ char *credplugin_exec_info(const struct kc_config *kc)
 	spec = cJSON_AddObjectToObject(root, "spec");
 	if (!spec)
 		goto out;
-	cJSON_AddBoolToObject(spec, "interactive", 0);	/* a daemon has no terminal */
+	cJSON_AddBoolToObject(spec, "interactive", interactive);
 	if (x->provide_cluster_info) {
 		if (!(cl = cJSON_AddObjectToObject(spec, "cluster")))
 			goto out;
@@ -369,48 +374,44 @@ static void free_env(char **e)
 	free(e);
 }
 
-int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
-		   struct cred_result *out, char *err, size_t errlen)
+/* The first line of the plugin's stderr that is not blank (aws-cli starts
+ * its message with an empty line), on one line. */
+static void first_line(const char *buf, size_t len, char *line, size_t n)
 {
-	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
-	char **argv = NULL, **envp = NULL, *obuf = NULL, ebuf[CP_MAX_ERR + 1], line[256];
-	size_t olen = 0, elen = 0;
+	const char *p = buf, *end = buf + len;
+
+	line[0] = 0;
+	while (p < end && !line[0]) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		flatten(p, k, line, n);
+		if (strspn(line, " \t\r") == strlen(line))
+			line[0] = 0;
+		p += k + 1;
+	}
+}
+
+/* posix_spawnp the plugin: stdout to op1, stderr to ep1 (or, interactive,
+ * our terminal's stdin and stderr), descriptors above 2 closed, signals
+ * reset.  0 or an errno. */
+static int spawn(const struct kc_exec *x, char **argv, char **envp, int op1, int ep1,
+		 int interactive, pid_t *pid)
+{
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, dfl;
-	pid_t pid = -1;
-	int oopen = 1, eopen = 1, too_big = 0, timed_out = 0;
+	int sr;
 
-	memset(out, 0, sizeof(*out));
-	if (err && errlen)
-		err[0] = 0;
-	if (x->interactive == KC_INTERACTIVE_ALWAYS) {
-		set_err(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
-			"but podfs runs without one: run the plugin once in a shell so it can cache "
-			"a credential, or configure a non-interactive login", x->command);
-		return -EACCES;
-	}
-	argv = calloc(x->nargs + 2, sizeof(char *));
-	obuf = malloc(CP_MAX_OUT + 1);
-	envp = build_env(x, exec_info);
-	if (!argv || !obuf || !envp) {
-		set_err(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto out;
-	}
-	argv[0] = x->command;
-	for (size_t i = 0; i < x->nargs; i++)
-		argv[i + 1] = x->args[i];
-	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		set_err(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
-		rc = -errno;
-		goto out;
-	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+	/* interactive (a device-code login at start-up): the terminal's
+	 * stdin and stderr, as client-go gives them; else /dev/null and a
+	 * pipe whose first line explains a failure */
+	if (!interactive)
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, op1, 1);
+	if (!interactive)
+		posix_spawn_file_actions_adddup2(&fa, ep1, 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 	/* FUSE and socket descriptors of other threads are not the plugin's */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -424,15 +425,113 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	sigaddset(&dfl, SIGHUP);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
+	/* its own process group, killed as one; an interactive plugin stays
+	 * in ours, the terminal's foreground group, or reading it stops it */
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETPGROUP);
-	sr = posix_spawnp(&pid, x->command, &fa, &at, argv, envp);
+				 (interactive ? 0 : POSIX_SPAWN_SETPGROUP));
+	sr = posix_spawnp(pid, x->command, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	return sr;
+}
+
+/* What the plugin printed, read until both pipes close, the deadline
+ * passes or stdout grows too big. */
+struct output {
+	char *obuf;		/* CP_MAX_OUT + 1 bytes */
+	size_t olen, elen;
+	char ebuf[CP_MAX_ERR + 1];
+	int too_big, timed_out;
+};
+
+static void collect(int ofd, int efd, long deadline, struct output *o)
+{
+	int oopen = 1, eopen = efd >= 0;
+
+	while (oopen || eopen) {
+		struct pollfd p[2] = { { .fd = oopen ? ofd : -1, .events = POLLIN },
+				       { .fd = eopen ? efd : -1, .events = POLLIN } };
+		long left = deadline - now_ms();
+		char tmp[4096];
+
+		if (left <= 0) {
+			o->timed_out = 1;
+			break;
+		}
+		if (poll(p, 2, (int)(left > 1000 ? 1000 : left)) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (oopen && p[0].revents) {
+			ssize_t n = read(ofd, tmp, sizeof(tmp));
+			if (n <= 0 && !(n < 0 && errno == EINTR)) {
+				oopen = 0;
+			} else if (n > 0) {
+				if (o->olen + (size_t)n > CP_MAX_OUT) {
+					o->too_big = 1;
+					break;
+				}
+				memcpy(o->obuf + o->olen, tmp, (size_t)n);
+				o->olen += (size_t)n;
+			}
+		}
+		if (eopen && p[1].revents) {
+			ssize_t n = read(efd, tmp, sizeof(tmp));
+			if (n <= 0 && !(n < 0 && errno == EINTR)) {
+				eopen = 0;
+			} else if (n > 0 && o->elen < CP_MAX_ERR) {
+				size_t c = (size_t)n < CP_MAX_ERR - o->elen ? (size_t)n : CP_MAX_ERR - o->elen;
+				memcpy(o->ebuf + o->elen, tmp, c);
+				o->elen += c;
+			}
+		}
+	}
+}
+
+int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
+		   int interactive, struct cred_result *out, char *err, size_t errlen)
+{
+	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+	char **argv = NULL, **envp = NULL, line[256];
+	struct output o = { 0 };
+	pid_t pid = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = 0;
+	if (x->interactive == KC_INTERACTIVE_ALWAYS && !interactive) {
+		set_err(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
+			"but podfs runs without one: run the plugin once in a shell so it can cache "
+			"a credential, or configure a non-interactive login", x->command);
+		return -EACCES;
+	}
+	argv = calloc(x->nargs + 2, sizeof(char *));
+	o.obuf = malloc(CP_MAX_OUT + 1);
+	envp = build_env(x, exec_info);
+	if (!argv || !o.obuf || !envp) {
+		set_err(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	argv[0] = x->command;
+	for (size_t i = 0; i < x->nargs; i++)
+		argv[i + 1] = x->args[i];
+	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		set_err(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
+		rc = -errno;
+		goto out;
+	}
+	sr = spawn(x, argv, envp, op[1], ep[1], interactive, &pid);
 	close(op[1]);
 	close(ep[1]);
 	op[1] = ep[1] = -1;
+	if (interactive) {
+		close(ep[0]);	/* nothing will come: stderr is the terminal's */
+		ep[0] = -1;
+	}
 	if (sr != 0) {
 		pid = -1;
 		if (sr == ENOENT) {
@@ -448,76 +547,35 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		goto out;
 	}
 
-	while (oopen || eopen) {
-		struct pollfd p[2] = { { .fd = oopen ? op[0] : -1, .events = POLLIN },
-				       { .fd = eopen ? ep[0] : -1, .events = POLLIN } };
-		long left = deadline - now_ms();
-		char tmp[4096];
-
-		if (left <= 0) {
-			timed_out = 1;
-			break;
-		}
-		if (poll(p, 2, (int)(left > 1000 ? 1000 : left)) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (oopen && p[0].revents) {
-			ssize_t n = read(op[0], tmp, sizeof(tmp));
-			if (n <= 0 && !(n < 0 && errno == EINTR)) {
-				oopen = 0;
-			} else if (n > 0) {
-				if (olen + (size_t)n > CP_MAX_OUT) {
-					too_big = 1;
-					break;
-				}
-				memcpy(obuf + olen, tmp, (size_t)n);
-				olen += (size_t)n;
-			}
-		}
-		if (eopen && p[1].revents) {
-			ssize_t n = read(ep[0], tmp, sizeof(tmp));
-			if (n <= 0 && !(n < 0 && errno == EINTR)) {
-				eopen = 0;
-			} else if (n > 0 && elen < CP_MAX_ERR) {
-				size_t c = (size_t)n < CP_MAX_ERR - elen ? (size_t)n : CP_MAX_ERR - elen;
-				memcpy(ebuf + elen, tmp, c);
-				elen += c;
-			}
-		}
-	}
+	collect(op[0], ep[0], deadline, &o);
 	/* the pipes are closed; the plugin may still be on its way out */
-	while (!timed_out && !too_big) {
+	while (!o.timed_out && !o.too_big) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 		if (w == pid || (w < 0 && errno != EINTR)) {
 			done = w == pid ? 1 : -1;	/* -1: SIGCHLD ignored, status unknown */
 			break;
 		}
 		if (now_ms() >= deadline) {
-			timed_out = 1;
+			o.timed_out = 1;
 			break;
 		}
 		usleep(5000);
 	}
 	if (!done) {
-		kill(-pid, SIGKILL);
+		if (!interactive)
+			kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 	}
 	pid = -1;
-	ebuf[elen] = 0;
-	{
-		char *nl = strchr(ebuf, '\n');
-		flatten(ebuf, nl ? (size_t)(nl - ebuf) : elen, line, sizeof(line));
-	}
-	if (timed_out) {
+	first_line(o.ebuf, o.elen, line, sizeof(line));
+	if (o.timed_out) {
 		rc = -ETIMEDOUT;
 		set_err(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
 			timeout_ms, line[0] ? ": " : "", line);
 		goto out;
 	}
-	if (too_big) {
+	if (o.too_big) {
 		set_err(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
 			CP_MAX_OUT >> 10);
 		goto out;
@@ -534,13 +592,14 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	}
 	{
 		char why[300];
-		rc = credplugin_parse(obuf, olen, x->api_version, out, why, sizeof(why));
+		rc = credplugin_parse(o.obuf, o.olen, x->api_version, out, why, sizeof(why));
 		if (rc < 0)
 			set_err(err, errlen, "exec plugin \"%s\": %s", x->command, why);
 	}
 out:
 	if (pid > 0) {
-		kill(-pid, SIGKILL);
+		if (!interactive)
+			kill(-pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
 	for (int i = 0; i < 2; i++) {
@@ -549,11 +608,11 @@ out:
 		if (ep[i] >= 0)
 			close(ep[i]);
 	}
-	if (obuf) {
-		OPENSSL_cleanse(obuf, olen);
-		free(obuf);
+	if (o.obuf) {
+		OPENSSL_cleanse(o.obuf, o.olen);
+		free(o.obuf);
 	}
-	OPENSSL_cleanse(ebuf, sizeof(ebuf));
+	OPENSSL_cleanse(o.ebuf, sizeof(o.ebuf));
 	free(argv);
 	free_env(envp);
 	return rc;

@@ -331,7 +331,8 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 {
 	long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	char *url = NULL;
-	int attempt = 0, rc, reauth = 0;
+	int attempt = 0, rc, reauth = 0, sent = 0;
+	CURLcode last = CURLE_OK;
 
 	memset(resp, 0, sizeof(*resp));
 	if (!path || path[0] != '/') {
@@ -399,6 +400,8 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 			curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		}
 		cc = curl_easy_perform(h);
+		last = cc;
+		sent = 1;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
 		curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after);
 		curl_slist_free_all(hdrs);
@@ -450,6 +453,8 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 	free(url);
 	if (!resp->body && (resp->body = malloc(1)))
 		resp->body[0] = 0;
+	if (sent)	/* what the server said of the credential, once per call */
+		auth_observe(r->a, path, last, resp->code, resp->msg);
 	return rc;
 }
 

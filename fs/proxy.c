@@ -210,10 +210,8 @@ static int proxy_url(const struct pfs_path *p, char *out, size_t cap)
 	size_t len;
 	int n, r;
 
-	n = snprintf(out, cap, "/api/v1/namespaces/%s/pods/%s:%d/proxy/", p->ns, p->pod,
-		     p->proxy_port);
-	if (n < 0 || (size_t)n >= cap)
-		return -ENAMETOOLONG;
+	if ((n = k8s_path(out, cap, p->ns, p->pod, p->proxy_port, "proxy/")) < 0)
+		return n;
 	len = (size_t)n;
 	snprintf(path, sizeof(path), "%s", p->proxy_path);
 	q = strchr(path, '?');
@@ -240,17 +238,6 @@ static int proxy_url(const struct pfs_path *p, char *out, size_t cap)
 			return r;
 	}
 	return 0;
-}
-
-static int status_errno(int code)
-{
-	if (code == 404)
-		return ENOENT;
-	if (code == 401 || code == 403)
-		return EACCES;
-	if (code >= 500)
-		return EIO;
-	return http_errno(code) ? http_errno(code) : EIO;
 }
 
 void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
@@ -293,7 +280,7 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 	if (head.code < 200 || head.code > 299) {
 		char msg[600];
 
-		e = status_errno(head.code);
+		e = k8s_http_errno(head.code, K8S_PROXIED);
 		/* the pod's own error page says nothing a status line does not */
 		if (err[0] == '<')
 			err[0] = 0;

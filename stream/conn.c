@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "stream/k8s.h"
 #include "stream/log.h"
 
 #define HEAD_MAX	(64u << 10)
@@ -186,19 +187,12 @@ const char *http_head_get(const struct http_head *h, const char *name, char *buf
 
 /* ---------------------------------------------------------------- I/O */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Wait for the socket until the deadline: 1 ready, 0 timed out. */
 static int wait_fd(curl_socket_t fd, short ev, long deadline)
 {
 	for (;;) {
-		long left = deadline - now_ms();
+		long left = deadline - (long)mono_ms();
 		struct pollfd p = { .fd = fd, .events = ev };
 		int r;
 
@@ -292,7 +286,7 @@ static void read_error_body(struct conn *c, struct http_head *head, long deadlin
 	char v[64], te[64];
 	size_t len = 0, want = ERRBODY_MAX, plen = 0;
 	int chunked;
-	long d2 = now_ms() + ERRBODY_WAIT_MS;
+	long d2 = (long)mono_ms() + ERRBODY_WAIT_MS;
 
 	if (!body)
 		return;
@@ -381,7 +375,7 @@ static struct conn *open_once(struct rest *r, const char *path, const char *extr
 			set_err(err, errlen, "cannot set up TLS and credentials");
 		goto fail;
 	}
-	left = deadline - now_ms();
+	left = deadline - (long)mono_ms();
 	curl_easy_setopt(c->h, CURLOPT_URL, auth_base_url(a));
 	curl_easy_setopt(c->h, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -505,13 +499,13 @@ struct conn *conn_open(struct rest *r, const char *path, const char *extra_heade
 		       long timeout_ms, struct http_head *head, int *perr, char *err,
 		       size_t errlen)
 {
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : rest_timeout_ms(r));
+	long deadline = (long)mono_ms() + (timeout_ms > 0 ? timeout_ms : rest_timeout_ms(r));
 	unsigned gen = 0;
 	struct conn *c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen);
 
 	/* a refused credential (also on a WebSocket upgrade): refresh it and
 	 * try once more, within the same deadline */
-	if (c && head->code == 401 && auth_refresh(rest_auth(r), gen) && now_ms() < deadline) {
+	if (c && head->code == 401 && auth_refresh(rest_auth(r), gen) && (long)mono_ms() < deadline) {
 		pdebug("GET %s: HTTP 401, retrying with a fresh credential", path);
 		conn_close(c);
 		http_head_free(head);

@@ -25,19 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stream/k8s.h"
+
 extern char **environ;
 
 #define CP_MAX_OUT	(1u << 20)	/* an ExecCredential is a few KiB */
 #define CP_MAX_ERR	4096		/* only its first line is used */
 #define CP_MAX_ENV	4096
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -52,23 +47,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* One line of text for a message: control bytes become spaces. */
-static void flatten(const char *s, size_t n, char *out, size_t cap)
-{
-	size_t k = 0;
-
-	while (n && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	for (size_t i = 0; i < n && k + 1 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[k++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	while (k && out[k - 1] == ' ')
-		k--;
-	out[k] = 0;
-}
 
 void cred_result_free(struct cred_result *r)
 {
@@ -191,41 +169,16 @@ out:
 	return out;
 }
 
-time_t credplugin_parse_time(const char *s)
+/* The expiry as time_t; -1 when it is not an RFC 3339 time. */
+static int expiry_of(const char *s, time_t *t)
 {
-	struct tm tm;
-	const char *p;
-	long off = 0;
-	time_t t;
+	int64_t sec;
+	int32_t ns;
 
-	if (!s)
+	if (k8s_time_parse(s, &sec, &ns) < 0)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
-			return -1;
-		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p)
-		return -1;
-	t = timegm(&tm);
-	return t == (time_t)-1 ? -1 : t - off;
+	*t = (time_t)sec;
+	return 0;
 }
 
 static int pem_field(const cJSON *st, const char *name, struct kc_blob *b)
@@ -301,7 +254,7 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 	}
 	exp = cJSON_GetObjectItemCaseSensitive(st, "expirationTimestamp");
 	if (exp && !cJSON_IsNull(exp)) {
-		if (!cJSON_IsString(exp) || (out->expiry = credplugin_parse_time(exp->valuestring)) == -1) {
+		if (!cJSON_IsString(exp) || expiry_of(exp->valuestring, &out->expiry) < 0) {
 			out->expiry = 0;
 			set_err(err, errlen, "the plugin returned an expirationTimestamp that is not "
 				"RFC 3339");
@@ -373,7 +326,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		   struct cred_result *out, char *err, size_t errlen)
 {
 	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+	long deadline = (long)mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
 	char **argv = NULL, **envp = NULL, *obuf = NULL, ebuf[CP_MAX_ERR + 1], line[256];
 	size_t olen = 0, elen = 0;
 	posix_spawn_file_actions_t fa;
@@ -438,7 +391,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		if (sr == ENOENT) {
 			char hint[512] = "";
 			if (x->install_hint)
-				flatten(x->install_hint, strlen(x->install_hint), hint, sizeof(hint));
+				k8s_text(hint, sizeof(hint), x->install_hint, strlen(x->install_hint), K8S_TEXT_LINE);
 			set_err(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
 				hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
 		} else {
@@ -451,7 +404,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	while (oopen || eopen) {
 		struct pollfd p[2] = { { .fd = oopen ? op[0] : -1, .events = POLLIN },
 				       { .fd = eopen ? ep[0] : -1, .events = POLLIN } };
-		long left = deadline - now_ms();
+		long left = deadline - (long)mono_ms();
 		char tmp[4096];
 
 		if (left <= 0) {
@@ -494,7 +447,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 			done = w == pid ? 1 : -1;	/* -1: SIGCHLD ignored, status unknown */
 			break;
 		}
-		if (now_ms() >= deadline) {
+		if ((long)mono_ms() >= deadline) {
 			timed_out = 1;
 			break;
 		}
@@ -509,7 +462,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	ebuf[elen] = 0;
 	{
 		char *nl = strchr(ebuf, '\n');
-		flatten(ebuf, nl ? (size_t)(nl - ebuf) : elen, line, sizeof(line));
+		k8s_text(line, sizeof(line), ebuf, nl ? (size_t)(nl - ebuf) : elen, K8S_TEXT_LINE);
 	}
 	if (timed_out) {
 		rc = -ETIMEDOUT;

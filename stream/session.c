@@ -35,7 +35,6 @@
 #include "stream/log.h"
 #include "stream/logstamp.h"
 #include "stream/mux.h"
-#include "stream/pod.h"
 #include "stream/session_i.h"
 #include "stream/wsframe.h"
 
@@ -474,10 +473,9 @@ static int container_running(struct session *s)
 	cJSON *pod;
 	int running;
 
-	if (pod_fetch(s->rest, s->ns, s->pod, &pod, msg, sizeof(msg)) < 0)
+	if (k8s_pod_get(s->rest, s->ns, s->pod, &pod, msg, sizeof(msg)) < 0)
 		return 0;
-	running = cJSON_GetObjectItem(cJSON_GetObjectItem(pod_container(pod, s->container, 1),
-							  "state"), "running") != NULL;
+	running = k8s_container_running(pod, s->container);
 	cJSON_Delete(pod);
 	return running;
 }
@@ -800,14 +798,13 @@ static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 static char *build_path(const struct session *s, const struct session_params *p)
 {
 	size_t len = 0, cap = 256;
-	char *b = malloc(cap), *e;
+	char *b = malloc(cap), *e, base[1024];
 	const char *sub = p->kind == SESS_EXEC ? "exec" : p->kind == SESS_ATTACH ? "attach" :
 		p->kind == SESS_PORT ? "portforward" : "log";
-	char *ns = url_escape(s->ns), *pod = url_escape(s->pod);
 
-	if (!b || !ns || !pod)
+	if (!b || k8s_path(base, sizeof(base), s->ns, s->pod, 0, sub) < 0)
 		goto fail;
-	append(&b, &len, &cap, "/api/v1/namespaces/%s/pods/%s/%s?", ns, pod, sub);
+	append(&b, &len, &cap, "%s?", base);
 	if (p->kind == SESS_PORT) {
 		append(&b, &len, &cap, "ports=%d", p->port);
 	} else {
@@ -832,32 +829,28 @@ static char *build_path(const struct session *s, const struct session_params *p)
 		       p->in ? "true" : "false", p->out ? "true" : "false",
 		       p->err && !p->tty ? "true" : "false", p->tty ? "true" : "false");
 	}
-	free(ns);
-	free(pod);
 	return b;
 fail:
 	free(b);
-	free(ns);
-	free(pod);
 	return NULL;
 }
 
 static int open_log(struct session *s, const char *since, int *perr, char *err, size_t errlen)
 {
-	char *c = url_escape(s->container), *ns = url_escape(s->ns), *pod = url_escape(s->pod);
+	char *c = url_escape(s->container);
 	char path[2048], te[64], cl[64];
 	struct http_head head;
 	struct conn *cn;
+	int n = k8s_path(path, sizeof(path), s->ns, s->pod, 0, "log");
 
-	if (!c || !ns || !pod) {
-		free(c), free(ns), free(pod);
+	if (!c || n < 0) {
+		free(c);
 		*perr = -ENOMEM;
 		return -1;
 	}
-	snprintf(path, sizeof(path),
-		 "/api/v1/namespaces/%s/pods/%s/log?container=%s&follow=true&timestamps=true%s%s",
-		 ns, pod, c, since ? "&sinceTime=" : "", since ? since : "");
-	free(c), free(ns), free(pod);
+	snprintf(path + n, sizeof(path) - (size_t)n, "?container=%s&follow=true&timestamps=true%s%s",
+		 c, since ? "&sinceTime=" : "", since ? since : "");
+	free(c);
 	memset(&head, 0, sizeof(head));
 	cn = conn_open(s->rest, path, NULL, rest_timeout_ms(s->rest), &head, perr, err, errlen);
 	if (!cn) {

@@ -13,7 +13,7 @@
 #include "stream/channel.h"
 #include "stream/chanbuf.h"
 #include "stream/rest.h"
-#include "stream/util.h"
+#include "stream/k8s.h"
 
 enum sess_kind { SESS_ATTACH, SESS_EXEC, SESS_PORT, SESS_LOG };
 

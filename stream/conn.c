@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stream/k8s.h"
 #include "stream/log.h"
@@ -538,6 +540,11 @@ ssize_t conn_recv(struct conn *c, void *buf, size_t n)
 		}
 		return (ssize_t)k;
 	}
+	if (!c->h) {	/* conn_from_fd */
+		ssize_t r = recv(c->fd, buf, n, 0);
+
+		return r >= 0 ? r : errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
 	cc = curl_easy_recv(c->h, buf, n, &got);
 	if (cc == CURLE_AGAIN)
 		return -EAGAIN;
@@ -553,6 +560,11 @@ ssize_t conn_send(struct conn *c, const void *buf, size_t n)
 
 	if (!n)
 		return 0;
+	if (!c->h) {	/* conn_from_fd */
+		ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
+
+		return r >= 0 ? r : errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -EPIPE;
+	}
 	cc = curl_easy_send(c->h, buf, n, &sent);
 	if (cc == CURLE_AGAIN)
 		return -EAGAIN;
@@ -566,12 +578,23 @@ int conn_pending(struct conn *c)
 	return c->pend_len > (size_t)0x7fffffff ? 0x7fffffff : (int)c->pend_len;
 }
 
+struct conn *conn_from_fd(int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->fd = fd;
+	return c;
+}
+
 void conn_close(struct conn *c)
 {
 	if (!c)
 		return;
 	if (c->h)
 		curl_easy_cleanup(c->h);
+	else
+		close(c->fd);
 	free(c->pend);
 	free(c);
 }

@@ -328,56 +328,24 @@ static void read_error_body(struct conn *c, struct http_head *head, long deadlin
 	free(body);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
 
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static struct conn *open_once(struct rest *r, const char *path, const char *extra_headers,
-			      long deadline, struct http_head *head, int *perr, char *err,
-			      size_t errlen, unsigned *gen)
+/* TCP, proxy tunnel and TLS with the REST settings; the credential
+ * headers go to *hdrs.  0 or -errno with the reason in err. */
+static int connect_raw(struct conn *c, struct auth *a, long deadline, unsigned *gen,
+		       struct curl_slist **hdrs, char *err, size_t errlen)
 {
-	struct auth *a = rest_auth(r);
-	struct conn *c = calloc(1, sizeof(*c));
-	struct curl_slist *hdrs = NULL;
-	char errbuf[CURL_ERROR_SIZE] = "", *req = NULL, *buf = NULL, herr[160];
-	size_t reqlen = 0, len = 0, used = 0;
-	FILE *m = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long left = deadline - (long)mono_ms();
 	CURLcode cc;
-	long left;
 	int rc;
 
-	memset(head, 0, sizeof(*head));
-	if (err && errlen)
-		err[0] = 0;
-	*perr = 0;
-	if (!c || !(c->h = curl_easy_init())) {
-		free(c);
-		*perr = -ENOMEM;
-		set_err(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (!path || path[0] != '/' || strpbrk(path, " \r\n")) {
-		rc = -EINVAL;
-		set_err(err, errlen, "bad request path");
-		goto fail;
-	}
-	if ((rc = auth_apply_gen(a, c->h, &hdrs, gen)) < 0) {
+	if ((rc = auth_apply_gen(a, c->h, hdrs, gen)) < 0) {
 		if (rc != -ENOMEM && rc != -EINVAL && err && errlen)
 			auth_error(a, err, errlen);	/* the exec plugin's reason */
 		else
-			set_err(err, errlen, "cannot set up TLS and credentials");
-		goto fail;
+			msg_set(err, errlen, "cannot set up TLS and credentials");
+		return rc;
 	}
-	left = deadline - (long)mono_ms();
 	curl_easy_setopt(c->h, CURLOPT_URL, auth_base_url(a));
 	curl_easy_setopt(c->h, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -388,93 +356,131 @@ static struct conn *open_once(struct rest *r, const char *path, const char *extr
 	if (auth_has_proxy(a))
 		curl_easy_setopt(c->h, CURLOPT_HTTPPROXYTUNNEL, 1L);
 	cc = curl_easy_perform(c->h);
+	curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, NULL);	/* errbuf goes out of scope */
 	if (cc != CURLE_OK) {
-		rc = curl_code_errno(cc);
-		set_err(err, errlen, "connect to %s: %s", auth_server(a),
+		msg_set(err, errlen, "connect to %s: %s", auth_server(a),
 			errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		goto fail;
+		return curl_code_errno(cc);
 	}
 	if (curl_easy_getinfo(c->h, CURLINFO_ACTIVESOCKET, &c->fd) != CURLE_OK ||
 	    c->fd == CURL_SOCKET_BAD) {
-		rc = -EIO;
-		set_err(err, errlen, "connect to %s: no socket", auth_server(a));
-		goto fail;
+		msg_set(err, errlen, "connect to %s: no socket", auth_server(a));
+		return -EIO;
 	}
+	return 0;
+}
 
-	/* the request head; the Host line is ours, auth's Host line (for REST
-	 * with tls-server-name) is skipped */
-	m = open_memstream(&req, &reqlen);
-	if (!m) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+/* The request head; the Host line is ours, auth's Host line (for REST
+ * with tls-server-name) is skipped.  The head carries the credential, so
+ * its copy is wiped. */
+static int send_request(struct conn *c, struct auth *a, const char *path,
+			const struct curl_slist *hdrs, const char *extra_headers, long deadline,
+			char *err, size_t errlen)
+{
+	char *req = NULL;
+	size_t reqlen = 0;
+	FILE *m = open_memstream(&req, &reqlen);
+	int rc;
+
+	if (!m)
+		return -ENOMEM;
 	fprintf(m, "GET %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: podfs/0.1\r\n",
 		auth_prefix(a), path, auth_host(a));
-	for (struct curl_slist *s = hdrs; s; s = s->next)
+	for (const struct curl_slist *s = hdrs; s; s = s->next)
 		if (strncasecmp(s->data, "Host:", 5))
 			fprintf(m, "%s\r\n", s->data);
 	if (extra_headers)
 		fputs(extra_headers, m);
 	fputs("\r\n", m);
 	if (fclose(m) != 0) {
-		m = NULL;
-		rc = -ENOMEM;
-		goto fail;
+		free(req);
+		return -ENOMEM;
 	}
-	m = NULL;
 	rc = send_all(c, req, reqlen, deadline);
-	OPENSSL_cleanse(req, reqlen);	/* it carried the credential */
+	OPENSSL_cleanse(req, reqlen);
 	free(req);
-	req = NULL;
-	if (rc < 0) {
-		set_err(err, errlen, "sending the request to %s %s", auth_server(a),
+	if (rc < 0)
+		msg_set(err, errlen, "sending the request to %s %s", auth_server(a),
 			rc == -ETIMEDOUT ? "timed out" : "failed");
-		goto fail;
-	}
+	return rc;
+}
 
-	/* the response head */
-	buf = malloc(HEAD_MAX + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
+/* Read up to the end of the response head into head; bytes past it stay
+ * in c->pend.  0 or -errno with the reason in err. */
+static int read_head(struct conn *c, struct auth *a, long deadline, struct http_head *head,
+		     char *err, size_t errlen)
+{
+	char *buf = malloc(HEAD_MAX + 1), herr[160];
+	size_t len = 0, used = 0;
+	int rc = 0, pr = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (pr == 0) {
 		ssize_t got = recv_some(c, buf + len, HEAD_MAX - len, deadline);
-		int pr;
 
-		if (got == 0) {
-			rc = -ECONNRESET;
-			set_err(err, errlen, "%s closed the connection %s", auth_server(a),
-				len ? "in the middle of the response head" : "without a reply");
-			goto fail;
-		}
-		if (got < 0) {
-			rc = (int)got;
-			set_err(err, errlen, "reading the response head from %s %s", auth_server(a),
-				rc == -ETIMEDOUT ? "timed out" : "failed");
-			goto fail;
+		if (got <= 0) {
+			rc = got == 0 ? -ECONNRESET : (int)got;
+			if (got == 0)
+				msg_set(err, errlen, "%s closed the connection %s", auth_server(a),
+					len ? "in the middle of the response head" : "without a reply");
+			else
+				msg_set(err, errlen, "reading the response head from %s %s",
+					auth_server(a), rc == -ETIMEDOUT ? "timed out" : "failed");
+			break;
 		}
 		len += (size_t)got;
 		pr = http_head_parse(buf, len, head, &used, herr, sizeof(herr));
 		if (pr < 0) {
 			rc = -EPROTO;
-			set_err(err, errlen, "bad reply from %s: %s", auth_server(a), herr);
-			goto fail;
+			msg_set(err, errlen, "bad reply from %s: %s", auth_server(a), herr);
 		}
-		if (pr == 1)
-			break;
 	}
-	if (len > used) {
-		c->pend = malloc(len - used);
-		if (!c->pend) {
+	if (pr == 1 && len > used) {
+		if ((c->pend = malloc(len - used))) {
+			memcpy(c->pend, buf + used, len - used);
+			c->pend_len = len - used;
+		} else {
 			rc = -ENOMEM;
-			goto fail;
 		}
-		memcpy(c->pend, buf + used, len - used);
-		c->pend_len = len - used;
 	}
 	free(buf);
+	return rc;
+}
+
+static struct conn *open_once(struct rest *r, const char *path, const char *extra_headers,
+			      long deadline, struct http_head *head, int *perr, char *err,
+			      size_t errlen, unsigned *gen)
+{
+	struct auth *a = rest_auth(r);
+	struct conn *c = calloc(1, sizeof(*c));
+	struct curl_slist *hdrs = NULL;
+	int rc;
+
+	memset(head, 0, sizeof(*head));
+	if (err && errlen)
+		err[0] = 0;
+	*perr = 0;
+	if (!c || !(c->h = curl_easy_init())) {
+		free(c);
+		*perr = -ENOMEM;
+		msg_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!path || path[0] != '/' || strpbrk(path, " \r\n")) {
+		rc = -EINVAL;
+		msg_set(err, errlen, "bad request path");
+	} else if (!(rc = connect_raw(c, a, deadline, gen, &hdrs, err, errlen)) &&
+		   !(rc = send_request(c, a, path, hdrs, extra_headers, deadline, err, errlen))) {
+		rc = read_head(c, a, deadline, head, err, errlen);
+	}
 	curl_slist_free_all(hdrs);
+	if (rc < 0) {
+		http_head_free(head);
+		conn_close(c);
+		*perr = rc;
+		return NULL;
+	}
 	if (head->code != 101 && (head->code < 200 || head->code >= 300)) {
 		read_error_body(c, head, deadline, err, errlen);
 		if (err && errlen && !err[0])
@@ -482,19 +488,6 @@ static struct conn *open_once(struct rest *r, const char *path, const char *extr
 				 head->code == 403 ? " (no body)" : "");
 	}
 	return c;
-fail:
-	if (m)
-		fclose(m);
-	if (req) {
-		OPENSSL_cleanse(req, reqlen);
-		free(req);
-	}
-	free(buf);
-	curl_slist_free_all(hdrs);
-	http_head_free(head);
-	conn_close(c);
-	*perr = rc;
-	return NULL;
 }
 
 struct conn *conn_open(struct rest *r, const char *path, const char *extra_headers,
@@ -665,12 +658,12 @@ struct conn *ws_connect(struct rest *r, const char *path, const char *protocols,
 		chosen[0] = 0;
 	if (offered && strpbrk(protocols, "\r\n")) {
 		*perr = -EINVAL;
-		set_err(err, errlen, "bad protocol list");
+		msg_set(err, errlen, "bad protocol list");
 		return NULL;
 	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
 		*perr = -EIO;
-		set_err(err, errlen, "no randomness for the WebSocket key");
+		msg_set(err, errlen, "no randomness for the WebSocket key");
 		return NULL;
 	}
 	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
@@ -691,55 +684,55 @@ struct conn *ws_connect(struct rest *r, const char *path, const char *protocols,
 
 		snprintf(msg, sizeof(msg), "%s", err && errlen ? err : "");
 		if (head.code == 403 && strstr(msg, "(no body)"))
-			set_err(err, errlen, "upgrade refused: %s with no body: the server accepts "
+			msg_set(err, errlen, "upgrade refused: %s with no body: the server accepts "
 				"none of the offered subprotocols (%s)", head.status_line,
 				offered ? protocols : "none offered");
 		else
-			set_err(err, errlen, "upgrade refused: HTTP %d: %s", head.code, msg);
+			msg_set(err, errlen, "upgrade refused: HTTP %d: %s", head.code, msg);
 		*perr = -(e ? e : EPROTO);
 		goto fail;
 	}
 	*perr = -EPROTO;
 	if (!http_head_get(&head, "Upgrade", v, sizeof(v))) {
-		set_err(err, errlen, "upgrade failed: the 101 reply has no Upgrade header");
+		msg_set(err, errlen, "upgrade failed: the 101 reply has no Upgrade header");
 		goto fail;
 	}
 	if (strcasecmp(v, "websocket")) {
-		set_err(err, errlen, "upgrade failed: Upgrade header is \"%.100s\", expected \"websocket\"", v);
+		msg_set(err, errlen, "upgrade failed: Upgrade header is \"%.100s\", expected \"websocket\"", v);
 		goto fail;
 	}
 	if (!http_head_get(&head, "Connection", v, sizeof(v))) {
-		set_err(err, errlen, "upgrade failed: the 101 reply has no Connection header");
+		msg_set(err, errlen, "upgrade failed: the 101 reply has no Connection header");
 		goto fail;
 	}
 	if (!has_token(v, "upgrade")) {
-		set_err(err, errlen, "upgrade failed: Connection header \"%.100s\" lacks \"upgrade\"", v);
+		msg_set(err, errlen, "upgrade failed: Connection header \"%.100s\" lacks \"upgrade\"", v);
 		goto fail;
 	}
 	ws_accept_for_key(key, want);
 	if (!http_head_get(&head, "Sec-WebSocket-Accept", v, sizeof(v))) {
-		set_err(err, errlen, "upgrade failed: the 101 reply has no Sec-WebSocket-Accept header");
+		msg_set(err, errlen, "upgrade failed: the 101 reply has no Sec-WebSocket-Accept header");
 		goto fail;
 	}
 	if (strcmp(v, want)) {
-		set_err(err, errlen, "upgrade failed: Sec-WebSocket-Accept \"%.100s\" does not match "
+		msg_set(err, errlen, "upgrade failed: Sec-WebSocket-Accept \"%.100s\" does not match "
 			"our key (expected \"%s\")", v, want);
 		goto fail;
 	}
 	if (!http_head_get(&head, "Sec-WebSocket-Protocol", v, sizeof(v))) {
 		if (offered) {
-			set_err(err, errlen, "upgrade failed: the server sent no Sec-WebSocket-Protocol "
+			msg_set(err, errlen, "upgrade failed: the server sent no Sec-WebSocket-Protocol "
 				"header (offered: %s)", protocols);
 			goto fail;
 		}
 	} else if (!v[0]) {
 		if (offered) {
-			set_err(err, errlen, "upgrade failed: the server sent an empty "
+			msg_set(err, errlen, "upgrade failed: the server sent an empty "
 				"Sec-WebSocket-Protocol header (offered: %s)", protocols);
 			goto fail;
 		}
 	} else if (!offered || !ws_protocol_offered(protocols, v)) {
-		set_err(err, errlen, "upgrade failed: the server chose subprotocol \"%.100s\", "
+		msg_set(err, errlen, "upgrade failed: the server chose subprotocol \"%.100s\", "
 			"which was not offered (offered: %s)", v, offered ? protocols : "none");
 		goto fail;
 	} else if (chosen && chosen_len) {

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "stream/k8s.h"
+#include "stream/log.h"
 
 extern char **environ;
 
@@ -34,18 +35,6 @@ extern char **environ;
 #define CP_MAX_ENV	4096
 
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 
 void cred_result_free(struct cred_result *r)
@@ -204,32 +193,32 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 
 	memset(out, 0, sizeof(*out));
 	if (!j || !cJSON_IsObject(j)) {
-		set_err(err, errlen, "its output is not an ExecCredential (not a JSON object)");
+		msg_set(err, errlen, "its output is not an ExecCredential (not a JSON object)");
 		goto out;
 	}
 	kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
 	ver = cJSON_GetObjectItemCaseSensitive(j, "apiVersion");
 	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ExecCredential")) {
-		set_err(err, errlen, "its output is not an ExecCredential (kind \"%.60s\")",
+		msg_set(err, errlen, "its output is not an ExecCredential (kind \"%.60s\")",
 			cJSON_IsString(kind) ? kind->valuestring : "");
 		goto out;
 	}
 	if (!cJSON_IsString(ver) || strcmp(ver->valuestring, api_version)) {
-		set_err(err, errlen, "the plugin is configured to use API version %s, "
+		msg_set(err, errlen, "the plugin is configured to use API version %s, "
 			"it returned version \"%.80s\"", api_version,
 			cJSON_IsString(ver) ? ver->valuestring : "");
 		goto out;
 	}
 	st = cJSON_GetObjectItemCaseSensitive(j, "status");
 	if (!cJSON_IsObject(st)) {
-		set_err(err, errlen, "the plugin didn't return a status field");
+		msg_set(err, errlen, "the plugin didn't return a status field");
 		goto out;
 	}
 	tok = cJSON_GetObjectItemCaseSensitive(st, "token");
 	if (cJSON_IsString(tok) && tok->valuestring[0]) {
 		for (const char *c = tok->valuestring; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-				set_err(err, errlen, "the plugin returned a token with control characters");
+				msg_set(err, errlen, "the plugin returned a token with control characters");
 				goto out;
 			}
 		if (!(out->token = strdup(tok->valuestring)))
@@ -238,25 +227,25 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 	rcert = pem_field(st, "clientCertificateData", &out->cert);
 	rkey = pem_field(st, "clientKeyData", &out->key);
 	if (rcert < 0 || rkey < 0) {
-		set_err(err, errlen, "the plugin returned clientCertificateData or clientKeyData "
+		msg_set(err, errlen, "the plugin returned clientCertificateData or clientKeyData "
 			"that is not PEM");
 		goto out;
 	}
 	if (rcert != rkey) {
-		set_err(err, errlen, "the plugin returned %s without %s",
+		msg_set(err, errlen, "the plugin returned %s without %s",
 			rcert ? "clientCertificateData" : "clientKeyData",
 			rcert ? "clientKeyData" : "clientCertificateData");
 		goto out;
 	}
 	if (!out->token && !rcert) {
-		set_err(err, errlen, "the plugin didn't return a token or cert/key pair");
+		msg_set(err, errlen, "the plugin didn't return a token or cert/key pair");
 		goto out;
 	}
 	exp = cJSON_GetObjectItemCaseSensitive(st, "expirationTimestamp");
 	if (exp && !cJSON_IsNull(exp)) {
 		if (!cJSON_IsString(exp) || expiry_of(exp->valuestring, &out->expiry) < 0) {
 			out->expiry = 0;
-			set_err(err, errlen, "the plugin returned an expirationTimestamp that is not "
+			msg_set(err, errlen, "the plugin returned an expirationTimestamp that is not "
 				"RFC 3339");
 			goto out;
 		}
@@ -267,7 +256,7 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 	goto out;
 oom:
 	rc = -ENOMEM;
-	set_err(err, errlen, "out of memory");
+	msg_set(err, errlen, "out of memory");
 out:
 	if (rc < 0)
 		cred_result_free(out);
@@ -339,7 +328,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	if (err && errlen)
 		err[0] = 0;
 	if (x->interactive == KC_INTERACTIVE_ALWAYS) {
-		set_err(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
+		msg_set(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
 			"but podfs runs without one: run the plugin once in a shell so it can cache "
 			"a credential, or configure a non-interactive login", x->command);
 		return -EACCES;
@@ -348,7 +337,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	obuf = malloc(CP_MAX_OUT + 1);
 	envp = build_env(x, exec_info);
 	if (!argv || !obuf || !envp) {
-		set_err(err, errlen, "out of memory");
+		msg_set(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -356,7 +345,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	for (size_t i = 0; i < x->nargs; i++)
 		argv[i + 1] = x->args[i];
 	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		set_err(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
+		msg_set(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
 		rc = -errno;
 		goto out;
 	}
@@ -392,10 +381,10 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 			char hint[512] = "";
 			if (x->install_hint)
 				k8s_text(hint, sizeof(hint), x->install_hint, strlen(x->install_hint), K8S_TEXT_LINE);
-			set_err(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
+			msg_set(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
 				hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
 		} else {
-			set_err(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
+			msg_set(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
 				strerror(sr));
 		}
 		goto out;
@@ -466,12 +455,12 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	}
 	if (timed_out) {
 		rc = -ETIMEDOUT;
-		set_err(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
+		msg_set(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
 			timeout_ms, line[0] ? ": " : "", line);
 		goto out;
 	}
 	if (too_big) {
-		set_err(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
+		msg_set(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
 			CP_MAX_OUT >> 10);
 		goto out;
 	}
@@ -481,7 +470,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(st));
 		else
 			snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(st));
-		set_err(err, errlen, "exec plugin \"%s\" failed (%s)%s%s", x->command, how,
+		msg_set(err, errlen, "exec plugin \"%s\" failed (%s)%s%s", x->command, how,
 			line[0] ? ": " : "", line);
 		goto out;
 	}
@@ -489,7 +478,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		char why[300];
 		rc = credplugin_parse(obuf, olen, x->api_version, out, why, sizeof(why));
 		if (rc < 0)
-			set_err(err, errlen, "exec plugin \"%s\": %s", x->command, why);
+			msg_set(err, errlen, "exec plugin \"%s\": %s", x->command, why);
 	}
 out:
 	if (pid > 0) {

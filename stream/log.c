@@ -1,7 +1,6 @@
 /* Leveled logging to stderr or syslog.  One line per call, written with a
  * single write so lines from different threads do not interleave. */
 #include "stream/log.h"
-#include "stream/k8s.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,3 +44,14 @@ void plog(int level, const char *fmt, ...)
 	}
 }
 
+
+void msg_set(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}

@@ -116,7 +116,11 @@ static void pconn_settled(void *ud, struct session *s, int err)
 	fuse_req_t req = pc->open_req;
 	struct chanbuf *rd, *wb;
 
-	if (err) {
+	if (err) {	/* say why before the open returns: its caller may look */
+		char why[512];
+
+		session_state(s, NULL, why, sizeof(why));
+		podfs_note(podfs, -err, why);
 		pconn_put(pc);
 		fuse_reply_err(req, err);
 		return;

@@ -1,14 +1,14 @@
 /* Proxy/<port>/<path...>: the body of a GET through the API server's pod
  * proxy (protocol.md §4.3), streamed.
  *
- * The file is a thin layer over a SESS_PROXY session (stream/sess_http.c):
- * open() sends the request and reads the response head in the opening
- * thread (bounded by -o timeout), so the status of the pod's server
- * becomes open's errno: 404 ENOENT, 401/403 EACCES, 5xx EIO, others as
- * design.md §2 (k8s_http_errno, K8S_PROXIED).  The body then flows on the
- * pod's multiplexer loop into a bounded buffer, read only while the buffer
- * has room, so a large download is never held in memory and a slow reader
- * slows the transfer.  Reads are ordinary stream-handle reads (streams.c):
+ * The file is a thin layer over a SESS_PROXY session (stream/sess_http.c,
+ * libcurl on the pod's multiplexer loop).  open() is parked until the
+ * response head arrives (bounded by -o timeout), so the status of the
+ * pod's server becomes open's errno: 404 ENOENT, 401/403 EACCES, 5xx EIO,
+ * others as design.md §2 (k8s_http_errno, K8S_PROXIED); no FUSE worker
+ * waits meanwhile.  The body then flows into a bounded buffer, taken only
+ * while the buffer has room, so a large download is never held in memory
+ * and a slow reader slows the transfer.  Reads are ordinary stream-handle reads (streams.c):
  * they park instead of holding a FUSE worker thread.  A body cut short is
  * EIO, never EOF; close() hangs the session up.
  *
@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs.h"
@@ -94,6 +95,12 @@ static int proxy_url(const struct pfs_path *p, char *out, size_t cap)
 	return 0;
 }
 
+/* The parked open, answered once the pod's server replied. */
+struct pxy_open {
+	fuse_req_t req;
+	struct fuse_file_info fi;	/* a copy: the kernel's is gone by then */
+};
+
 /* The open file's end: stop the download (a no-op once it is complete). */
 static void proxy_release(void *ud)
 {
@@ -103,10 +110,38 @@ static void proxy_release(void *ud)
 	session_put(s);
 }
 
+/* Multiplexer thread: the response head arrived (err 0) or the request
+ * failed; answer the open. */
+static void proxy_settled(void *ud, struct session *s, int err)
+{
+	struct pxy_open *o = ud;
+	char why[600];
+	int e;
+
+	if (err) {
+		session_state(s, NULL, why, sizeof(why));
+		pdebug("proxy: %s", why);
+		podfs_note(podfs, -err, why);
+		fuse_reply_err(o->req, err);
+		free(o);
+		return;
+	}
+	podfs_note(podfs, 0, NULL);
+	session_get(s);		/* the file's */
+	e = streams_open_fh(o->req, &o->fi, NULL, session_output(s, 0), NULL, NULL,
+			    proxy_release, s);
+	if (e < 0) {
+		proxy_release(s);
+		fuse_reply_err(o->req, -e);
+	}
+	free(o);
+}
+
 void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
 	char url[PFS_PROXY_PATH_MAX * 3 + 512], err[600] = "";
 	struct session_params sp;
+	struct pxy_open *o;
 	struct session *s;
 	int e = 0;
 
@@ -118,24 +153,27 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 		fuse_reply_err(req, -e);
 		return;
 	}
+	if (!(o = malloc(sizeof(*o)))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	o->req = req;
+	o->fi = *fi;
 	memset(&sp, 0, sizeof(sp));
 	sp.kind = SESS_PROXY;
 	sp.ns = p->ns;
 	sp.pod = p->pod;
 	sp.path = url;
 	sp.buffer = podfs->buffer_size;
+	sp.on_settled = proxy_settled;
+	sp.settled_ud = o;
 	s = session_start(podfs->rest, &sp, NULL, NULL, &e, err, sizeof(err));
-	if (!s) {
+	if (!s) {	/* it never reached the loop: no callback */
 		pdebug("proxy %s/%s:%d/%s: %s", p->ns, p->pod, p->proxy_port, p->proxy_path, err);
 		podfs_note(podfs, e, err);
+		free(o);
 		fuse_reply_err(req, -e);
 		return;
 	}
-	podfs_note(podfs, 0, NULL);
-	/* the handle's reference is the one session_start gave */
-	e = streams_open_fh(req, fi, NULL, session_output(s, 0), NULL, NULL, proxy_release, s);
-	if (e < 0) {
-		proxy_release(s);
-		fuse_reply_err(req, -e);
-	}
+	session_put(s);		/* proxy_settled takes the file's own */
 }

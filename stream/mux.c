@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stream/curlloop.h"
 #include "stream/log.h"
 #include "stream/session_i.h"
 #include "stream/worker.h"
@@ -38,6 +39,7 @@ struct mux {
 	struct session **sess;		/* (mux_lock) */
 	int n, cap;			/* (mux_lock) */
 	int exiting;			/* (mux_lock) unlinked, the loop stops */
+	struct curlloop *curl;		/* (loop) HTTP transfers, made on demand */
 	struct loop_timer linger;	/* (loop) */
 	struct loop_job idle_check;	/* posted by mux_shutdown */
 	struct mux *next;		/* (mux_lock) */
@@ -157,11 +159,20 @@ void mux_session_done(struct mux *m, struct session *s)
 	session_put(s);
 }
 
+struct curlloop *mux_curl(struct mux *m)
+{
+	if (!m->curl)
+		m->curl = curlloop_new(m->loop);
+	return m->curl;
+}
+
 static void *mux_thread(void *arg)
 {
 	struct mux *m = arg;
 
 	loop_run(m->loop);
+	curlloop_free(m->curl);	/* every session has left: no transfer is left */
+	m->curl = NULL;
 	mux_put(m);
 	return NULL;
 }

@@ -27,5 +27,8 @@ void mux_set_keepalive(long interval_ms, long timeout_ms);
  * the reference mux_add took); a session's own reference on its mux. */
 void mux_session_done(struct mux *m, struct session *s);
 void mux_put(struct mux *m);
+/* Loop thread: the loop's libcurl multi (curlloop.h), NULL when out of
+ * memory. */
+struct curlloop *mux_curl(struct mux *m);
 
 #endif

@@ -38,6 +38,10 @@ void mux_set_keepalive(long interval_ms, long timeout_ms)
 struct bq {			/* bytes waiting for the socket */
 	uint8_t *p;
 	size_t len, off, cap;
+	/* A send of this queue returned EAGAIN: under TLS the retry must
+	 * offer the same bytes at the same address (OpenSSL's write retry
+	 * rule), so the queue may grow only where it has room until then. */
+	int retry;
 };
 
 /* All (loop) once the session is adopted. */
@@ -61,12 +65,15 @@ static struct ws_state *W(struct session *s)
 
 /* ---- queues ---- */
 
-/* Reserve n bytes at the end of q. */
+/* Reserve n bytes at the end of q; NULL when out of memory, or when
+ * making room would move bytes a pending send retry points at. */
 static uint8_t *bq_reserve(struct bq *q, size_t n)
 {
 	if (q->off && q->off == q->len)
 		q->off = q->len = 0;
 	if (q->len + n > q->cap) {
+		if (q->retry)
+			return NULL;
 		size_t cap = q->cap ? q->cap : 4096;
 		uint8_t *p;
 
@@ -151,6 +158,7 @@ static int flush(struct session *s)
 			return 0;
 		}
 		sent = conn_send(s->conn, q->p + q->off, n);
+		q->retry = sent == -EAGAIN;
 		if (sent == -EAGAIN)
 			return 0;
 		if (sent < 0)
@@ -201,7 +209,7 @@ static void ws_goodbye(struct session *s)
 	uint8_t code[2] = { 0x03, 0xe8 };	/* 1000: normal closure */
 
 	/* best effort, never inside a half-sent frame: the server may be gone */
-	if (w->close_sent || queue_control(w, WS_OP_CLOSE, code, 2) < 0)
+	if (!w || !s->conn || w->close_sent || queue_control(w, WS_OP_CLOSE, code, 2) < 0)
 		return;
 	w->close_sent = 1;
 	if (flush(s) < 0)

@@ -144,8 +144,7 @@ void sess_take_requests(struct session *s, struct sess_requests *r)
 
 /* ---- ending ---- */
 
-/* Tell the opener how the start went, once. */
-static void settle(struct session *s, int err)
+void sess_settle(struct session *s, int err)
 {
 	session_settled_fn fn = s->on_settled;
 
@@ -186,11 +185,11 @@ void sess_finish(struct session *s, enum sess_state state, int err, const char *
 	if (s->in)	/* a refused port is that errno for writers too */
 		chanbuf_finish(s->in, s->kind == SESS_PORT && state == SESS_FAILED && err ?
 			       err : EPIPE);
-	if (s->conn && s->tp->goodbye)
+	if (s->tp->goodbye)
 		s->tp->goodbye(s);
 	sess_set_conn(s, NULL);
 	/* only a refusal fails the open; a later loss is the reads' EIO */
-	settle(s, state == SESS_FAILED ? (err ? err : EIO) : 0);
+	sess_settle(s, state == SESS_FAILED ? (err ? err : EIO) : 0);
 	if (s->on_end)
 		s->on_end(s->ud, s);
 }
@@ -213,7 +212,7 @@ void sess_deliver(struct session *s, int ch, const uint8_t *p, size_t n)
 		return;
 	}
 	if (n)
-		settle(s, 0);
+		sess_settle(s, 0);
 }
 
 static size_t read_room(struct session *s)
@@ -320,7 +319,7 @@ static void on_timer(struct loop_timer *t)
 
 static void on_settle_timer(struct loop_timer *t)
 {
-	settle(t->ud, 0);	/* no refusal within the window: it runs */
+	sess_settle(t->ud, 0);	/* no refusal within the window: it runs */
 }
 
 void session_adopt(struct session *s)
@@ -330,11 +329,13 @@ void session_adopt(struct session *s)
 	s->adopted = 1;
 	s->conn = NULL;
 	sess_set_conn(s, c);
-	if (s->on_settled) {
+	if (s->tp->adopt)
+		s->tp->adopt(s);
+	if (s->on_settled && !s->tp->settles_itself) {
 		if (s->settle_ms > 0)
 			loop_timer_at(s->loop, &s->settle_timer, mono_ms() + (uint64_t)s->settle_ms);
 		else
-			settle(s, 0);
+			sess_settle(s, 0);
 	}
 	sess_service(s);
 }
@@ -504,11 +505,52 @@ fail:
 	return NULL;
 }
 
+/* A caller that gave no on_settled for a transport that settles late
+ * (an HTTP body: the status comes on the loop) waits here for it, bounded
+ * by the transport's head deadline, as a connect would. */
+struct sync_start {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done, err;
+};
+
+static void sync_settled(void *ud, struct session *s, int err)
+{
+	struct sync_start *w = ud;
+
+	if (err)
+		s->on_end = NULL;	/* a start that failed has no end */
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	w->err = err;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static struct session *wait_settled(struct session *s, struct sync_start *w, int *perr,
+				    char *err, size_t errlen)
+{
+	pthread_mutex_lock(&w->lock);
+	while (!w->done)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	if (!w->err)
+		return s;
+	*perr = -w->err;
+	session_state(s, NULL, err, errlen);
+	session_put(s);
+	return NULL;
+}
+
 struct session *session_start(struct rest *r, const struct session_params *p,
 			      session_end_fn on_end, void *ud, int *perr,
 			      char *err, size_t errlen)
 {
 	struct session *s = sess_new(p, on_end, ud);
+	struct sync_start w = { .done = 0 };
+	int sync;
 
 	err[0] = 0;
 	if (!s) {
@@ -517,7 +559,19 @@ struct session *session_start(struct rest *r, const struct session_params *p,
 		return NULL;
 	}
 	s->rest = r;
-	return launch(s, s->tp->open(s, p, err, errlen), err, errlen, perr);
+	sync = s->tp->settles_itself && !s->on_settled;
+	if (sync) {
+		pthread_mutex_init(&w.lock, NULL);
+		pthread_cond_init(&w.cond, NULL);
+		s->on_settled = sync_settled;
+		s->settled_ud = &w;
+	}
+	s = launch(s, s->tp->open(s, p, err, errlen), err, errlen, perr);
+	if (sync && !s) {
+		pthread_cond_destroy(&w.cond);
+		pthread_mutex_destroy(&w.lock);
+	}
+	return sync && s ? wait_settled(s, &w, perr, err, errlen) : s;
 }
 
 struct session *session_start_over(struct conn *c, const char *chosen,

@@ -22,18 +22,26 @@ struct mux;
 
 struct sess_transport {
 	const char *name;
+	/* The transport tells when the start is settled (sess_settle), e.g.
+	 * once a response head arrived; otherwise the core does (first data,
+	 * settle_ms, the end). */
+	int settles_itself;
 	/* Connect and set up the transport state (in the starting thread,
 	 * blocking, bounded by the REST timeout).  0, or -errno with the
 	 * reason in err. */
 	int (*open)(struct session *s, const struct session_params *p, char *err, size_t errlen);
+	/* Loop thread, once: the loop takes the session over (NULL: the core
+	 * watches s->conn). */
+	void (*adopt)(struct session *s);
 	/* Loop thread: move bytes both ways, act on requests; may finish. */
 	void (*pump)(struct session *s, uint64_t now);
 	/* Loop thread: the LOOP_* events wanted now, and the next deadline
 	 * (mono_ms, 0 = none). */
 	int (*events)(struct session *s);
 	uint64_t (*due)(struct session *s);
-	/* Loop thread, from sess_finish before the connection closes: a last
-	 * best-effort word to the server (a Close frame). */
+	/* Loop thread, from sess_finish before s->conn closes: a last
+	 * best-effort word to the server (a Close frame), and the end of
+	 * whatever else the transport holds on the loop. */
 	void (*goodbye)(struct session *s);
 	void (*free)(struct session *s);
 };
@@ -87,7 +95,7 @@ struct session {
 	char why[512];			/* (L) */
 	int finished;			/* (L) written by the loop thread alone */
 
-	session_end_fn on_end;		/* (const) */
+	session_end_fn on_end;		/* (loop) cleared when a start fails late */
 	void *ud;
 	session_settled_fn on_settled;	/* (loop) cleared once called */
 	void *settled_ud;
@@ -103,6 +111,8 @@ struct session {
 void sess_finish(struct session *s, enum sess_state state, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int sess_finished(struct session *s);
+/* Tell the opener how the start went (once; later calls do nothing). */
+void sess_settle(struct session *s, int err);
 /* Payload for output ch; finishes the session on an overrun. */
 void sess_deliver(struct session *s, int ch, const uint8_t *p, size_t n);
 /* Read the socket into s->rbuf, never more than every output has room

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,74 @@ static void test_pong_first(void)
 	close(v.fd);
 }
 
+/* An echo server on its own thread: every stdin frame comes back as
+ * stdout, as the fixture's `cat` does, with both directions full. */
+static void *echo_server(void *arg)
+{
+	struct srv *v = arg;
+	static uint8_t f[64 * 1024];
+	size_t n;
+	int op;
+
+	while ((op = srv_read(v, f, sizeof(f), &n)) == WS_OP_BINARY) {
+		if (n > 1 && f[0] == CH_STDIN) {
+			f[0] = CH_STDOUT;
+			srv_frame(v, WS_OP_BINARY, f, n);
+		}
+	}
+	return (void *)(intptr_t)op;
+}
+
+static void test_echo_both_ways(void)
+{
+	struct session_params p = { .kind = SESS_ATTACH, .container = "c", .in = 1, .out = 1,
+				    .broadcast = 1, .buffer = 1u << 20 };
+	struct ends e = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct srv v;
+	struct session *s = start(&v, &p, "v5.channel.k8s.io", &e, 16384);
+	struct cb_reader *r = chanbuf_reader_open(session_output(s, CH_STDOUT), NULL, NULL);
+	size_t total = 24u << 20, sent = 0, got = 0, bad = 0;
+	static uint8_t block[100000], in[65536];
+	pthread_t th;
+	void *op;
+
+	for (size_t i = 0; i < sizeof(block); i++)
+		block[i] = (uint8_t)(i * 7 + 3);
+	CHECK(pthread_create(&th, NULL, echo_server, &v) == 0);
+	while (got < total) {
+		if (sent < total) {
+			size_t want = total - sent < sizeof(block) ? total - sent : sizeof(block);
+			size_t off = sent % sizeof(block), k = sizeof(block) - off < want ?
+				sizeof(block) - off : want;
+
+			sent += chanbuf_write(session_input(s), block + off, k);
+		}
+		for (;;) {
+			ssize_t k = chanbuf_read(r, in, sizeof(in));
+
+			if (k <= 0) {
+				if (k != -EAGAIN) {
+					CHECK_MSG(0, "read %zd after %zu bytes", k, got);
+					got = total;
+				}
+				break;
+			}
+			for (ssize_t i = 0; i < k; i++)
+				bad += in[i] != block[(got + (size_t)i) % sizeof(block)];
+			got += (size_t)k;
+		}
+		usleep(100);
+	}
+	CHECK_MSG(bad == 0 && session_state(s, NULL, NULL, 0) == SESS_RUNNING, "%zu bad bytes", bad);
+	chanbuf_reader_close(r);
+	session_hangup(s);
+	pthread_join(th, &op);
+	CHECK_MSG((intptr_t)op == WS_OP_CLOSE, "the server saw %d", (int)(intptr_t)op);
+	wait_state(s, &e, SESS_LOST);
+	session_put(s);
+	close(v.fd);
+}
+
 static void port_case(const char *what, long settle_ms, int want_err)
 {
 	struct session_params p = { .kind = SESS_PORT, .port = 80, .on_settled = on_settled,
@@ -325,6 +394,7 @@ int main(void)
 	test_lost_is_eio();
 	test_hangup_sends_close();
 	test_pong_first();
+	test_echo_both_ways();
 	port_case("refused", 10000, ECONNREFUSED);
 	port_case("data", 10000, 0);
 	port_case("window", 50, 0);

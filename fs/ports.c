@@ -83,7 +83,8 @@ static void pconn_on_end(void *ud, struct session *s)
 	if (st == SESS_FAILED || st == SESS_LOST) {
 		int err = 0;
 
-		if (!chanbuf_finished(session_output(s, 0), &err) || !err)
+		/* the input ends first, with a refusal's errno */
+		if (st == SESS_LOST || !chanbuf_finished(session_input(s), &err) || !err)
 			err = EIO;
 		pdebug("port %s: %s", pc->label, why);
 		if (strcmp(why, "hung up"))	/* our own close is no failure */

@@ -179,9 +179,9 @@ void sess_finish(struct session *s, enum sess_state state, int err, const char *
 	}
 	pthread_mutex_unlock(&s->lock);
 	pdebug("session %s: ended (%d) %s", s->label, state, s->why);
-	for (int i = 0; i < 3; i++)
-		if (s->out[i])
-			chanbuf_finish(s->out[i], err);
+	/* Order: writers first (an end callback wakes them to fail), then the
+	 * owner's end callback, then the readers, so that whatever a reader
+	 * looks at after its EOF or EIO (exec's status) is final already. */
 	if (s->in)	/* a refused port is that errno for writers too */
 		chanbuf_finish(s->in, s->kind == SESS_PORT && state == SESS_FAILED && err ?
 			       err : EPIPE);
@@ -192,6 +192,9 @@ void sess_finish(struct session *s, enum sess_state state, int err, const char *
 	sess_settle(s, state == SESS_FAILED ? (err ? err : EIO) : 0);
 	if (s->on_end)
 		s->on_end(s->ud, s);
+	for (int i = 0; i < 3; i++)
+		if (s->out[i])
+			chanbuf_finish(s->out[i], err);
 }
 
 /* ---- bytes ---- */

@@ -44,9 +44,11 @@ struct cache {
 	struct rest *rest;
 	long ttl_ms, timeout_ms;
 	char *fallback_ns;
+	/* Guards slots; never held across a REST call or the observer (a
+	 * fetch drops it and waiters sleep on `done`), so it is a leaf. */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
-	struct slot slots[CACHE_SLOTS];
+	struct slot slots[CACHE_SLOTS];	/* (lock) */
 	void (*observer)(void *ud, int err, const char *msg);
 	void *observer_ud;
 };

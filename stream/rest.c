@@ -32,9 +32,9 @@
 struct rest {
 	struct auth *a;
 	long timeout_ms;
-	pthread_mutex_t mu;
-	CURL *pool[REST_POOL];
-	int npool;
+	pthread_mutex_t mu;	/* a leaf: guards pool and npool only */
+	CURL *pool[REST_POOL];	/* (mu) */
+	int npool;		/* (mu) */
 };
 
 struct rest *rest_new(struct auth *a, long timeout_ms)

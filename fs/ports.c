@@ -143,7 +143,6 @@ static void pconn_settled(void *ud, struct session *s, int err)
 
 void ports_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
-	struct session_params sp;
 	struct session *s;
 	struct pconn *pc;
 	char err[512] = "";
@@ -159,17 +158,12 @@ void ports_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 	snprintf(pc->label, sizeof(pc->label), "%s/%s:%d", p->ns, p->pod, p->port);
 	pc->open_req = req;
 	pc->fi = *fi;
-	memset(&sp, 0, sizeof(sp));
-	sp.kind = SESS_PORT;
-	sp.ns = p->ns;
-	sp.pod = p->pod;
-	sp.port = p->port;
-	sp.buffer = podfs->buffer_size;
-	sp.on_settled = pconn_settled;
-	sp.settled_ud = pc;
-	sp.settle_ms = settle_ms;
 	pc->refs = 2;		/* the open and the session's end callback */
-	s = session_start(podfs->rest, &sp, pconn_on_end, pc, &e, err, sizeof(err));
+	s = session_start(podfs->rest, &(struct session_params){
+				  .kind = SESS_PORT, .ns = p->ns, .pod = p->pod, .port = p->port,
+				  .buffer = podfs->buffer_size, .on_settled = pconn_settled,
+				  .settled_ud = pc, .settle_ms = settle_ms },
+			  pconn_on_end, pc, &e, err, sizeof(err));
 	if (!s) {
 		pdebug("port %s: %s", pc->label, err);
 		podfs_note(podfs, e, err);

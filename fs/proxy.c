@@ -140,7 +140,6 @@ static void proxy_settled(void *ud, struct session *s, int err)
 void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
 	char url[PFS_PROXY_PATH_MAX * 3 + 512], err[600] = "";
-	struct session_params sp;
 	struct pxy_open *o;
 	struct session *s;
 	int e = 0;
@@ -159,15 +158,10 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 	}
 	o->req = req;
 	o->fi = *fi;
-	memset(&sp, 0, sizeof(sp));
-	sp.kind = SESS_PROXY;
-	sp.ns = p->ns;
-	sp.pod = p->pod;
-	sp.path = url;
-	sp.buffer = podfs->buffer_size;
-	sp.on_settled = proxy_settled;
-	sp.settled_ud = o;
-	s = session_start(podfs->rest, &sp, NULL, NULL, &e, err, sizeof(err));
+	s = session_start(podfs->rest, &(struct session_params){
+				  .kind = SESS_PROXY, .ns = p->ns, .pod = p->pod, .path = url,
+				  .buffer = podfs->buffer_size, .on_settled = proxy_settled,
+				  .settled_ud = o }, NULL, NULL, &e, err, sizeof(err));
 	if (!s) {	/* it never reached the loop: no callback */
 		pdebug("proxy %s/%s:%d/%s: %s", p->ns, p->pod, p->proxy_port, p->proxy_path, err);
 		podfs_note(podfs, e, err);

@@ -40,7 +40,7 @@
 #include "fs/path.h"
 #include "fs/streams.h"
 #include "stream/log.h"
-#include "stream/k8s.h"
+#include "stream/pod.h"
 #include "stream/session.h"
 
 #define ARGV_MAX	(128 * 1024)	/* more would not fit an API server URL */
@@ -496,7 +496,7 @@ static int check_running(const struct xs *x, char *reason, size_t rlen, char *ms
 {
 	cJSON *o;
 	const cJSON *state;
-	int e = k8s_pod_get(podfs->rest, x->ns, x->pod, &o, msg, mlen);
+	int e = pod_fetch(podfs->rest, x->ns, x->pod, &o, msg, mlen);
 
 	if (e < 0) {
 		snprintf(reason, rlen, "%s", e == -ENOENT ? "NotFound" : e == -EACCES ?
@@ -504,7 +504,7 @@ static int check_running(const struct xs *x, char *reason, size_t rlen, char *ms
 		podfs_note(podfs, e, msg);
 		return e;
 	}
-	state = cJSON_GetObjectItem(k8s_pod_container(o, x->container, 1), "state");
+	state = cJSON_GetObjectItem(pod_container(o, x->container, 1), "state");
 	if (!cJSON_GetObjectItem(state, "running")) {
 		cJSON *wr = cJSON_GetObjectItem(cJSON_GetObjectItem(state, "waiting"), "reason");
 

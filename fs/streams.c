@@ -39,7 +39,7 @@
 #include "fs/path.h"
 #include "stream/log.h"
 #include "stream/mux.h"
-#include "stream/k8s.h"
+#include "stream/pod.h"
 #include "stream/session.h"
 
 #define LINGER_MS 2000
@@ -355,11 +355,11 @@ static int container_spec(const struct pfs_path *p, int *in, int *tty, char *err
 {
 	cJSON *pod;
 	const cJSON *c;
-	int e = k8s_pod_get(fs->rest, p->ns, p->pod, &pod, err, errlen);
+	int e = pod_fetch(fs->rest, p->ns, p->pod, &pod, err, errlen);
 
 	if (e < 0)
 		return e;
-	c = k8s_pod_container(pod, p->container, 0);
+	c = pod_container(pod, p->container, 0);
 	if (c) {
 		*in = cJSON_IsTrue(cJSON_GetObjectItem(c, "stdin"));
 		*tty = cJSON_IsTrue(cJSON_GetObjectItem(c, "tty"));

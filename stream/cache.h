@@ -76,6 +76,6 @@ void pod_info_clear(struct pod_info *p);
 int cache_parse_page(const char *p, size_t n, int pods, size_t *count,
 		     char **cont);
 
-#include "stream/k8s.h"
+#include "stream/util.h"
 
 #endif

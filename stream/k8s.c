@@ -1,5 +1,6 @@
-/* Kubernetes helpers: API paths, the pod GET, the HTTP-status policy, the
- * message sanitiser, the RFC 3339 parser and the monotonic clock.  Each of
+/* Kubernetes helpers: API paths, the HTTP-status policy, the message
+ * sanitiser, the RFC 3339 parser and the monotonic clock (declared in
+ * util.h, which both halves include).  Each of
  * these rules used to be written out at every place that needed it, with
  * small differences (three time parsers disagreed on time-zone offsets);
  * they live here once so a fix applies everywhere. */
@@ -10,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <cjson/cJSON.h>
 
 #include "stream/rest.h"
 
@@ -84,65 +83,6 @@ int k8s_path(char *out, size_t cap, const char *ns, const char *pod, int port,
 	if (sub && (r = put_raw(out, cap, &len, "/%s", sub, 0)))
 		return r;
 	return (int)len;
-}
-
-/* ---------------------------------------------------------------- pod */
-
-int k8s_pod_get(struct rest *r, const char *ns, const char *pod, cJSON **doc,
-		char *msg, size_t msglen)
-{
-	struct rest_resp resp;
-	char path[1024];
-	int e;
-
-	*doc = NULL;
-	if (k8s_path(path, sizeof(path), ns, pod, 0, NULL) < 0) {
-		snprintf(msg, msglen, "pod name too long");
-		return -ENAMETOOLONG;
-	}
-	e = rest_get(r, path, &resp);
-	if (e == 0 && resp.code != 200)
-		e = -http_errno(resp.code);
-	if (e < 0) {
-		snprintf(msg, msglen, "%s", resp.msg);
-		rest_resp_free(&resp);
-		return e;
-	}
-	*doc = cJSON_ParseWithLength(resp.body, resp.len);
-	rest_resp_free(&resp);
-	if (!*doc) {
-		snprintf(msg, msglen, "malformed pod object from the server");
-		return -EIO;
-	}
-	return 0;
-}
-
-const cJSON *k8s_pod_container(const cJSON *pod, const char *name, int status)
-{
-	static const char *const specs[] = { "containers", "initContainers", "ephemeralContainers" };
-	static const char *const stats[] = { "containerStatuses", "initContainerStatuses",
-					     "ephemeralContainerStatuses" };
-	const cJSON *where = cJSON_GetObjectItem(pod, status ? "status" : "spec");
-	const cJSON *c;
-
-	if (!name)
-		return NULL;
-	for (size_t i = 0; i < 3; i++) {
-		cJSON_ArrayForEach(c, cJSON_GetObjectItem(where, (status ? stats : specs)[i])) {
-			const cJSON *n = cJSON_GetObjectItem(c, "name");
-
-			if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
-				return c;
-		}
-	}
-	return NULL;
-}
-
-int k8s_container_running(const cJSON *pod, const char *name)
-{
-	const cJSON *st = k8s_pod_container(pod, name, 1);
-
-	return cJSON_GetObjectItem(cJSON_GetObjectItem(st, "state"), "running") != NULL;
 }
 
 /* ---------------------------------------------------------------- errno */

@@ -1,16 +1,15 @@
 /* The Kubernetes facts podfs needs in more than one place, each said once:
- * how API paths are spelt, the one pod GET, how an HTTP status becomes an
- * errno, how a server-supplied message is made safe for a log line, how an
- * RFC 3339 time is read, and the monotonic clock every deadline uses.
- * Everything here is pure except k8s_pod_get (one REST call). */
+ * how API paths are spelt, how an HTTP status becomes an errno, how a
+ * server-supplied message is made safe for a log line, how an RFC 3339
+ * time is read, and the monotonic clock every deadline uses (mono_ms,
+ * declared in util.h).  All pure.  The one pod GET is pod.h's. */
 #ifndef PODFS_K8S_H
 #define PODFS_K8S_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct cJSON;
-struct rest;
+#include "stream/util.h"
 
 /* ---- API paths ----
  * "/api/v1/namespaces"                          ns == NULL
@@ -21,21 +20,6 @@ struct rest;
  * here.  Returns the length, or -ENAMETOOLONG when it does not fit cap. */
 int k8s_path(char *out, size_t cap, const char *ns, const char *pod, int port,
 	     const char *sub);
-
-/* ---- the pod object ---- */
-
-/* GET the pod; 0 with *doc (free with cJSON_Delete), or -errno with the
- * server's message (or the transport error) in msg.  Blocking, bounded by
- * the REST timeout: never call it on a multiplexer thread. */
-int k8s_pod_get(struct rest *r, const char *ns, const char *pod, struct cJSON **doc,
-		char *msg, size_t msglen);
-
-/* The named container's spec (status = 0: containers, initContainers,
- * ephemeralContainers) or its status entry (status = 1: the matching
- * *Statuses list); NULL when the pod has no such container. */
-const struct cJSON *k8s_pod_container(const struct cJSON *pod, const char *name, int status);
-/* Does the pod's status say that container is running now? */
-int k8s_container_running(const struct cJSON *pod, const char *name);
 
 /* ---- HTTP status to errno (design.md §2) ----
  * Positive errno, 0 for 2xx.  K8S_API: a reply of the API server itself
@@ -57,9 +41,6 @@ enum { K8S_TEXT_LINE = 0, K8S_TEXT_MULTILINE = 1 };
 void k8s_text(char *out, size_t cap, const char *s, size_t n, int flags);
 
 /* ---- time ---- */
-
-/* CLOCK_MONOTONIC in milliseconds: every deadline, timer and age. */
-uint64_t mono_ms(void);
 
 /*
  * RFC 3339 date-time: "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)", 'T'

@@ -31,6 +31,7 @@
 #include "stream/log.h"
 #include "stream/logstamp.h"
 #include "stream/mux.h"
+#include "stream/pod.h"
 #include "stream/session_i.h"
 #include "stream/worker.h"
 
@@ -255,12 +256,12 @@ static void job_work(struct worker_job *j)
 			xfer_make(s, &h->next, h->why, sizeof(h->why)) : -EACCES;
 		return;
 	}
-	if (k8s_pod_get(s->rest, s->ns, s->pod, &pod, msg, sizeof(msg)) < 0) {
+	if (pod_fetch(s->rest, s->ns, s->pod, &pod, msg, sizeof(msg)) < 0) {
 		snprintf(h->why, sizeof(h->why), "log ended (pod: %s)", msg);
 		h->next_err = -ENOENT;
 		return;
 	}
-	running = k8s_container_running(pod, s->container);
+	running = pod_container_running(pod, s->container);
 	cJSON_Delete(pod);
 	if (!running) {
 		snprintf(h->why, sizeof(h->why), "log ended");

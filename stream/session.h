@@ -14,7 +14,7 @@
 #include "stream/channel.h"
 #include "stream/chanbuf.h"
 #include "stream/rest.h"
-#include "stream/k8s.h"
+#include "stream/util.h"
 
 enum sess_kind { SESS_ATTACH, SESS_EXEC, SESS_PORT, SESS_LOG, SESS_PROXY };
 

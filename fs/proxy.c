@@ -101,13 +101,12 @@ struct pxy_open {
 	struct fuse_file_info fi;	/* a copy: the kernel's is gone by then */
 };
 
-/* The open file's end: stop the download (a no-op once it is complete). */
+/* The open file's end: stop the download (a no-op once it is complete).
+ * The handle holds the session and drops it when it is freed, at close or
+ * at unmount. */
 static void proxy_release(void *ud)
 {
-	struct session *s = ud;
-
-	session_hangup(s);
-	session_put(s);
+	session_hangup(ud);
 }
 
 /* Multiplexer thread: the response head arrived (err 0) or the request
@@ -127,11 +126,10 @@ static void proxy_settled(void *ud, struct session *s, int err)
 		return;
 	}
 	podfs_note(podfs, 0, NULL);
-	session_get(s);		/* the file's */
-	e = streams_open_fh(o->req, &o->fi, NULL, session_output(s, 0), NULL, NULL,
+	e = streams_open_fh(o->req, &o->fi, s, session_output(s, 0), NULL, NULL,
 			    proxy_release, s);
 	if (e < 0) {
-		proxy_release(s);
+		session_hangup(s);
 		fuse_reply_err(o->req, -e);
 	}
 	free(o);
@@ -169,5 +167,5 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 		fuse_reply_err(req, -e);
 		return;
 	}
-	session_put(s);		/* proxy_settled takes the file's own */
+	session_put(s);		/* the file's handle takes its own in proxy_settled */
 }

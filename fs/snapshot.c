@@ -332,11 +332,6 @@ char *snapshot_mount_status(struct podfs *fs)
 	return sb_finish(&b);
 }
 
-static char *esc_or_null(const char *s)
-{
-	return s ? url_escape(s) : NULL;
-}
-
 /* GET path; 0 with the response, or -errno with the reason recorded.
  * enodata_400: a 400 means "nothing there yet" (logs). */
 static int get(struct podfs *fs, const char *path, struct rest_resp *resp,
@@ -378,17 +373,10 @@ static int get_pod(struct podfs *fs, const struct pfs_path *p,
 		   struct rest_resp *resp, cJSON **doc)
 {
 	char path[512];
-	char *ns = esc_or_null(p->ns), *pod = esc_or_null(p->pod);
 	int rc;
 
-	if (!ns || !pod) {
-		free(ns);
-		free(pod);
-		return -ENOMEM;
-	}
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ns, pod);
-	free(ns);
-	free(pod);
+	if (k8s_path(path, sizeof(path), p->ns, p->pod, 0, NULL) < 0)
+		return -ENAMETOOLONG;
 	if ((rc = get(fs, path, resp, 0)))
 		return rc;
 	if (doc && !(*doc = cJSON_ParseWithLength(resp->body, resp->len))) {
@@ -450,18 +438,14 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		return rc;
 	case PK_LOG:
 	case PK_LOG_PREVIOUS: {
-		char *ns = url_escape(p->ns), *pod = url_escape(p->pod);
 		char *c = url_escape(p->container);
+		int n = k8s_path(path, sizeof(path), p->ns, p->pod, 0, "log");
 
-		if (ns && pod && c)
-			snprintf(path, sizeof(path),
-				 "/api/v1/namespaces/%s/pods/%s/log?container=%s&limitBytes=%ld%s",
-				 ns, pod, c, SNAPSHOT_LOG_MAX,
-				 p->kind == PK_LOG_PREVIOUS ? "&previous=true" : "");
-		free(ns);
-		free(pod);
+		if (c && n > 0)
+			snprintf(path + n, sizeof(path) - (size_t)n, "?container=%s&limitBytes=%ld%s",
+				 c, SNAPSHOT_LOG_MAX, p->kind == PK_LOG_PREVIOUS ? "&previous=true" : "");
 		free(c);
-		if (!ns || !pod || !c)
+		if (!c || n < 0)
 			return -ENOMEM;
 		if ((rc = get(fs, path, &resp, 1)))
 			return rc;

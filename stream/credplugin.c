@@ -25,50 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stream/k8s.h"
+#include "stream/log.h"
+
 extern char **environ;
 
 #define CP_MAX_OUT	(1u << 20)	/* an ExecCredential is a few KiB */
 #define CP_MAX_ERR	4096		/* only its first line is used */
 #define CP_MAX_ENV	4096
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* One line of text for a message: control bytes become spaces. */
-static void flatten(const char *s, size_t n, char *out, size_t cap)
-{
-	size_t k = 0;
-
-	while (n && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	for (size_t i = 0; i < n && k + 1 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[k++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	while (k && out[k - 1] == ' ')
-		k--;
-	out[k] = 0;
-}
 
 void cred_result_free(struct cred_result *r)
 {
@@ -196,41 +160,16 @@ out:
 	return out;
 }
 
-time_t credplugin_parse_time(const char *s)
+/* The expiry as time_t; -1 when it is not an RFC 3339 time. */
+static int expiry_of(const char *s, time_t *t)
 {
-	struct tm tm;
-	const char *p;
-	long off = 0;
-	time_t t;
+	int64_t sec;
+	int32_t ns;
 
-	if (!s)
+	if (!s || k8s_time_parse(s, &sec, &ns) < 0)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
-			return -1;
-		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p)
-		return -1;
-	t = timegm(&tm);
-	return t == (time_t)-1 ? -1 : t - off;
+	*t = (time_t)sec;
+	return 0;
 }
 
 static int pem_field(const cJSON *st, const char *name, struct kc_blob *b)
@@ -256,32 +195,32 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 
 	memset(out, 0, sizeof(*out));
 	if (!j || !cJSON_IsObject(j)) {
-		set_err(err, errlen, "its output is not an ExecCredential (not a JSON object)");
+		msg_set(err, errlen, "its output is not an ExecCredential (not a JSON object)");
 		goto out;
 	}
 	kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
 	ver = cJSON_GetObjectItemCaseSensitive(j, "apiVersion");
 	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ExecCredential")) {
-		set_err(err, errlen, "its output is not an ExecCredential (kind \"%.60s\")",
+		msg_set(err, errlen, "its output is not an ExecCredential (kind \"%.60s\")",
 			cJSON_IsString(kind) ? kind->valuestring : "");
 		goto out;
 	}
 	if (!cJSON_IsString(ver) || strcmp(ver->valuestring, api_version)) {
-		set_err(err, errlen, "the plugin is configured to use API version %s, "
+		msg_set(err, errlen, "the plugin is configured to use API version %s, "
 			"it returned version \"%.80s\"", api_version,
 			cJSON_IsString(ver) ? ver->valuestring : "");
 		goto out;
 	}
 	st = cJSON_GetObjectItemCaseSensitive(j, "status");
 	if (!cJSON_IsObject(st)) {
-		set_err(err, errlen, "the plugin didn't return a status field");
+		msg_set(err, errlen, "the plugin didn't return a status field");
 		goto out;
 	}
 	tok = cJSON_GetObjectItemCaseSensitive(st, "token");
 	if (cJSON_IsString(tok) && tok->valuestring[0]) {
 		for (const char *c = tok->valuestring; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-				set_err(err, errlen, "the plugin returned a token with control characters");
+				msg_set(err, errlen, "the plugin returned a token with control characters");
 				goto out;
 			}
 		if (!(out->token = strdup(tok->valuestring)))
@@ -290,25 +229,25 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 	rcert = pem_field(st, "clientCertificateData", &out->cert);
 	rkey = pem_field(st, "clientKeyData", &out->key);
 	if (rcert < 0 || rkey < 0) {
-		set_err(err, errlen, "the plugin returned clientCertificateData or clientKeyData "
+		msg_set(err, errlen, "the plugin returned clientCertificateData or clientKeyData "
 			"that is not PEM");
 		goto out;
 	}
 	if (rcert != rkey) {
-		set_err(err, errlen, "the plugin returned %s without %s",
+		msg_set(err, errlen, "the plugin returned %s without %s",
 			rcert ? "clientCertificateData" : "clientKeyData",
 			rcert ? "clientKeyData" : "clientCertificateData");
 		goto out;
 	}
 	if (!out->token && !rcert) {
-		set_err(err, errlen, "the plugin didn't return a token or cert/key pair");
+		msg_set(err, errlen, "the plugin didn't return a token or cert/key pair");
 		goto out;
 	}
 	exp = cJSON_GetObjectItemCaseSensitive(st, "expirationTimestamp");
 	if (exp && !cJSON_IsNull(exp)) {
-		if (!cJSON_IsString(exp) || (out->expiry = credplugin_parse_time(exp->valuestring)) == -1) {
+		if (!cJSON_IsString(exp) || expiry_of(exp->valuestring, &out->expiry) < 0) {
 			out->expiry = 0;
-			set_err(err, errlen, "the plugin returned an expirationTimestamp that is not "
+			msg_set(err, errlen, "the plugin returned an expirationTimestamp that is not "
 				"RFC 3339");
 			goto out;
 		}
@@ -319,7 +258,7 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 	goto out;
 oom:
 	rc = -ENOMEM;
-	set_err(err, errlen, "out of memory");
+	msg_set(err, errlen, "out of memory");
 out:
 	if (rc < 0)
 		cred_result_free(out);
@@ -385,7 +324,7 @@ static void first_line(const char *buf, size_t len, char *line, size_t n)
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
-		flatten(p, k, line, n);
+		k8s_text(line, n, p, k, K8S_TEXT_LINE);
 		if (strspn(line, " \t\r") == strlen(line))
 			line[0] = 0;
 		p += k + 1;
@@ -452,7 +391,7 @@ static void collect(int ofd, int efd, long deadline, struct output *o)
 	while (oopen || eopen) {
 		struct pollfd p[2] = { { .fd = oopen ? ofd : -1, .events = POLLIN },
 				       { .fd = eopen ? efd : -1, .events = POLLIN } };
-		long left = deadline - now_ms();
+		long left = deadline - (long)mono_ms();
 		char tmp[4096];
 
 		if (left <= 0) {
@@ -494,7 +433,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		   int interactive, struct cred_result *out, char *err, size_t errlen)
 {
 	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+	long deadline = (long)mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
 	char **argv = NULL, **envp = NULL, line[256];
 	struct output o = { 0 };
 	pid_t pid = -1;
@@ -503,7 +442,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	if (err && errlen)
 		err[0] = 0;
 	if (x->interactive == KC_INTERACTIVE_ALWAYS && !interactive) {
-		set_err(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
+		msg_set(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
 			"but podfs runs without one: run the plugin once in a shell so it can cache "
 			"a credential, or configure a non-interactive login", x->command);
 		return -EACCES;
@@ -512,7 +451,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	o.obuf = malloc(CP_MAX_OUT + 1);
 	envp = build_env(x, exec_info);
 	if (!argv || !o.obuf || !envp) {
-		set_err(err, errlen, "out of memory");
+		msg_set(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -520,7 +459,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	for (size_t i = 0; i < x->nargs; i++)
 		argv[i + 1] = x->args[i];
 	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		set_err(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
+		msg_set(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
 		rc = -errno;
 		goto out;
 	}
@@ -537,11 +476,11 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		if (sr == ENOENT) {
 			char hint[512] = "";
 			if (x->install_hint)
-				flatten(x->install_hint, strlen(x->install_hint), hint, sizeof(hint));
-			set_err(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
+				k8s_text(hint, sizeof(hint), x->install_hint, strlen(x->install_hint), K8S_TEXT_LINE);
+			msg_set(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
 				hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
 		} else {
-			set_err(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
+			msg_set(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
 				strerror(sr));
 		}
 		goto out;
@@ -555,7 +494,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 			done = w == pid ? 1 : -1;	/* -1: SIGCHLD ignored, status unknown */
 			break;
 		}
-		if (now_ms() >= deadline) {
+		if ((long)mono_ms() >= deadline) {
 			o.timed_out = 1;
 			break;
 		}
@@ -571,12 +510,12 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	first_line(o.ebuf, o.elen, line, sizeof(line));
 	if (o.timed_out) {
 		rc = -ETIMEDOUT;
-		set_err(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
+		msg_set(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
 			timeout_ms, line[0] ? ": " : "", line);
 		goto out;
 	}
 	if (o.too_big) {
-		set_err(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
+		msg_set(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
 			CP_MAX_OUT >> 10);
 		goto out;
 	}
@@ -586,7 +525,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(st));
 		else
 			snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(st));
-		set_err(err, errlen, "exec plugin \"%s\" failed (%s)%s%s", x->command, how,
+		msg_set(err, errlen, "exec plugin \"%s\" failed (%s)%s%s", x->command, how,
 			line[0] ? ": " : "", line);
 		goto out;
 	}
@@ -594,7 +533,7 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 		char why[300];
 		rc = credplugin_parse(o.obuf, o.olen, x->api_version, out, why, sizeof(why));
 		if (rc < 0)
-			set_err(err, errlen, "exec plugin \"%s\": %s", x->command, why);
+			msg_set(err, errlen, "exec plugin \"%s\": %s", x->command, why);
 	}
 out:
 	if (pid > 0) {

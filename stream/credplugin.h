@@ -43,10 +43,6 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 int credplugin_parse(const char *buf, size_t len, const char *api_version,
 		     struct cred_result *out, char *err, size_t errlen);
 
-/* RFC 3339 ("2026-01-01T00:00:00Z", fractions and offsets allowed) to a
- * time_t; -1 when malformed. */
-time_t credplugin_parse_time(const char *s);
-
 void cred_result_free(struct cred_result *r);
 
 #endif

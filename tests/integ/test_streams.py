@@ -189,6 +189,26 @@ def t_log_follow(m, fx):
         os.close(fd)
 
 
+def t_log_follow_resumes(m, fx):
+    """A follow the server ends while the container runs is resumed from
+    the last line delivered: no line lost, none repeated (without the
+    resume the follow would end: EOF before the second line)."""
+    fd = os.open(m.p("demo", "echo", "echo", "log.follow"), os.O_RDONLY)
+    fx.set(log_follow_end="1")
+    try:
+        time.sleep(0.5)
+        got = b""
+        for i in range(3):
+            mark = b"resume-mark-%d-%d\n" % (i, time.time_ns())
+            with open(m.p("demo", "echo", "echo", "stdin"), "wb") as w:
+                w.write(mark)
+            got += read_until(fd, mark, timeout=10)
+            check(got.count(mark) == 1, "line %d delivered %d times" % (i, got.count(mark)))
+    finally:
+        fx.set(log_follow_end="")
+        os.close(fd)
+
+
 def t_tail_f_log(m, fx):
     """`tail -f log` shows lines appended while it runs, within a few seconds."""
     p = subprocess.Popen(["tail", "-n", "0", "-f", m.p("demo", "echo", "echo", "log")],
@@ -342,7 +362,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="podfs-streams-")
     with fixture.Fixture(cluster=cluster_file(tmp)) as fx, Mount(fx) as m:
         for t in (t_echo_through_attach, t_stdin_refused_without_spec, t_two_readers,
-                  t_interrupt, t_poll_wakes, t_log_follow, t_tail_f_log,
+                  t_interrupt, t_poll_wakes, t_log_follow, t_log_follow_resumes, t_tail_f_log,
                   t_many_blocked_readers, t_big_roundtrip, t_nonblock_read,
                   t_nonblock_write, t_grep_r, t_drop_gives_eio):
             s.run(t, m, fx)

@@ -39,6 +39,7 @@ MANDIR  ?= $(PREFIX)/share/man
 MOUNT_HELPER_DIR ?= $(PREFIX)/sbin
 MOUNT_FUSE ?= mount.fuse3
 INSTALL ?= install
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
 podfs: $(FS_OBJ) $(STREAM_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -92,10 +93,12 @@ demo-cluster: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/cluster/check.py demo
 
-# ThreadSanitizer build of podfs in build/tsan/; `make tsan` runs the
-# streaming tests on it (the multiplexer, the buffers and the FUSE threads
-# meet there).  A race makes podfs exit 66 at unmount, which the suite's
-# last case reports; the log is kept in build/tsan/podfs.log.
+# ThreadSanitizer build of podfs in build/tsan/; `make tsan` runs every
+# streaming suite on it (test_streams, test_exec, test_ports with the proxy
+# cases, test_faults: the multiplexer, the buffers and the FUSE threads meet
+# there) through tests/integ/test_tsan.py.  Any ThreadSanitizer report in
+# any podfs log of the run (a race, a lock-order inversion) fails it; the
+# logs are kept in build/tsan/podfs.log.
 TB   := build/tsan
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_OBJ := $(STREAM_SRC:%.c=$(TB)/%.o) $(FS_SRC:%.c=$(TB)/%.o)
@@ -109,12 +112,10 @@ $(TB)/podfs: $(TSAN_OBJ)
 
 tsan: deps
 	@$(MAKE) --no-print-directory $(TB)/podfs
-	PODFS_BIN=$(TB)/podfs PODFS_KEEP_LOGS=$(TB)/podfs.log \
-	TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1" \
-	/usr/bin/python3 tests/integ/test_streams.py
+	/usr/bin/python3 tests/integ/test_tsan.py
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_*.c, each linked with the
-# stream/ objects and fs/path.c built with ASan, UBSan and coverage.
+# stream/ objects and fs/path.c, fs/nodes.c built with ASan, UBSan and coverage.
 # `make fuzz` builds them and fuzzes each for FUZZ_SECONDS (default 60)
 # on its corpus in tests/fuzz/corpus/<target>/; longer runs: see
 # docs/reliability.md.  `make check` replays the corpora with gcc
@@ -124,7 +125,7 @@ FUZZ_CC   ?= clang
 FUZZ_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
-FUZZ_OBJ  := $(STREAM_SRC:%.c=$(FB)/%.o) $(FB)/fs/path.o
+FUZZ_OBJ  := $(STREAM_SRC:%.c=$(FB)/%.o) $(FB)/fs/path.o $(FB)/fs/nodes.o
 FUZZ_SECONDS ?= 60
 
 $(FB)/%.o: %.c $(wildcard */*.h)
@@ -150,15 +151,17 @@ fuzz: fuzz-build
 		grep -E 'stat::number_of_executed_units|Done' $(FB)/$$n.log; \
 	done
 install: podfs
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MOUNT_HELPER_DIR)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MOUNT_HELPER_DIR) \
+		$(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 755 podfs $(DESTDIR)$(BINDIR)/podfs
 	$(INSTALL) -m 644 docs/podfs.1 $(DESTDIR)$(MANDIR)/man1/podfs.1
+	$(INSTALL) -m 644 contrib/podfs.bash-completion $(DESTDIR)$(COMPLETIONDIR)/podfs
 	ln -sf $(shell command -v $(MOUNT_FUSE) 2>/dev/null || echo /sbin/$(MOUNT_FUSE)) \
 		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/podfs $(DESTDIR)$(MANDIR)/man1/podfs.1 \
-		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs
+		$(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.podfs $(DESTDIR)$(COMPLETIONDIR)/podfs
 
 # podfs with clang, warnings as errors, then the unit tests with clang (their
 # warnings shown, not fatal), in build/clang; not part of `make check`.

@@ -1,6 +1,8 @@
 /* The global state of a podfs mount, shared by the FUSE side: the API
  * client, the listing cache, the options, the FUSE session, and what
- * .podfs/status reports about connectivity. */
+ * .podfs/status reports about connectivity.  Defined in fs/fs.c; any fs/
+ * module may include this without pulling in the request router
+ * (fs/ops.h). */
 #ifndef PODFS_FS_H
 #define PODFS_FS_H
 
@@ -26,6 +28,7 @@ struct podfs {
 
 	long timeout_ms;		/* -o timeout: bound on metadata ops */
 	long cache_ms;			/* -o cache: listing and kernel cache */
+	long login_timeout_ms;		/* -o login_timeout: interactive plugin at mount */
 	size_t buffer_size;		/* -o buffer: per-stream buffer bytes */
 	int debug;			/* -d: trace requests */
 	const char *namespace;		/* namespace shown when listing is forbidden */
@@ -35,6 +38,7 @@ struct podfs {
 	mode_t umask;			/* -o umask=: bits taken from every mode */
 	double entry_timeout;		/* -o entry_timeout=, attr_timeout= */
 	double attr_timeout;		/* (seconds; -1: follow -o cache) */
+	int read_only;			/* -o ro (the last of ro/rw): no node that acts on the cluster */
 	time_t mounted;
 
 	/* .podfs/status; guarded by status_lock. */
@@ -43,14 +47,13 @@ struct podfs {
 	time_t last_err_time;
 	int last_err;			/* -errno of the last failure */
 	char last_err_msg[512];		/* the server's message, never a secret */
+	char ns_note[512];		/* set at mount when namespaces may not be
+					 * listed (contact.c); "" otherwise */
 };
 
 extern struct podfs *podfs;
 
 /* Record the outcome of an API call for .podfs/status. */
 void podfs_note(struct podfs *fs, int err, const char *msg);
-
-/* The low-level operations table (ops.c). */
-extern const struct fuse_lowlevel_ops podfs_ops;
 
 #endif

@@ -16,22 +16,27 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <fuse_log.h>
 #include <fuse_lowlevel.h>
 #include <grp.h>
 #include <pwd.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
-#include "fs/exec.h"
-#include "fs/handles.h"
+#include "fs/attach.h"
+#include "fs/contact.h"
+#include "fs/ops.h"
+#include "fs/owner.h"
 #include "fs/path.h"
-#include "fs/streams.h"
+#include "fs/sdnotify.h"
 #include "fs/tree.h"
 #include "stream/auth.h"
 #include "stream/cache.h"
@@ -54,10 +59,15 @@ struct options {
 	char *entry_timeout;
 	char *attr_timeout;
 	char *loglevel;
+	char *login_timeout;
+	char *as, *as_uid;	/* --as, --as-uid: impersonation */
+	struct kc_impersonate groups;	/* --as-group, repeatable */
+	int list_contexts;
 	char *pos[2];		/* [CONTEXT] MOUNTPOINT */
 	int npos;
 	int allow_other;
 	int default_permissions;
+	int read_only;		/* -o ro: also no side effects on the cluster */
 	int fsname;
 	int subtype;
 };
@@ -65,9 +75,14 @@ struct options {
 enum {
 	KEY_ALLOW_OTHER,
 	KEY_DEFAULT_PERMISSIONS,
+	KEY_RO,
+	KEY_RW,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
 	KEY_DASH,
+	KEY_AS,
+	KEY_AS_GROUP,
+	KEY_MAX_THREADS,
 };
 
 #define OPT(t, f) { t, offsetof(struct options, f), 1 }
@@ -80,7 +95,20 @@ static const struct fuse_opt option_spec[] = {
 	OPT("context=%s", context),
 	OPT("--namespace %s", namespace),
 	OPT("--namespace=%s", namespace),
+	OPT("-n %s", namespace),	/* kubectl's -n NS; also -nNS */
 	OPT("namespace=%s", namespace),
+	/* impersonation, as kubectl's flags.  fuse_opt runs every template
+	 * that matches, and "--as %s" matches any "--as...": option_proc
+	 * takes the value apart (see there). */
+	FUSE_OPT_KEY("--as-group %s", KEY_AS_GROUP),
+	FUSE_OPT_KEY("as_group=%s", KEY_AS_GROUP),
+	OPT("--as-uid %s", as_uid),
+	OPT("--as-uid=%s", as_uid),
+	OPT("as_uid=%s", as_uid),
+	FUSE_OPT_KEY("--as %s", KEY_AS),
+	FUSE_OPT_KEY("as=%s", KEY_AS),
+	OPT("login_timeout=%s", login_timeout),
+	OPT("--list-contexts", list_contexts),
 	OPT("timeout=%s", timeout),
 	OPT("cache=%s", cache),
 	OPT("buffer=%s", buffer),
@@ -96,9 +124,14 @@ static const struct fuse_opt option_spec[] = {
 	/* Mount options podfs must know about; passed on to libfuse. */
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("-", KEY_DASH),	/* CONTEXT "-": the current context */
+	/* listed by libfuse's help, but its loop of this API version has no
+	 * thread limit: refused rather than ignored */
+	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_END
 };
 
@@ -127,12 +160,32 @@ static int option_proc(void *data, const char *arg, int key,
 	case KEY_DEFAULT_PERMISSIONS:
 		o->default_permissions = 1;
 		return 1;
+	case KEY_RO:
+	case KEY_RW:
+		o->read_only = key == KEY_RO;	/* the last one wins, as in mount(8) */
+		return 1;
 	case KEY_FSNAME:
 		o->fsname = 1;
 		return 1;
 	case KEY_SUBTYPE:
 		o->subtype = 1;
 		return 1;
+	case KEY_AS_GROUP:
+		/* "--as-groupG" (a separate argument, joined by fuse_opt),
+		 * "--as-group=G" or "as_group=G" */
+		arg += arg[0] == 'a' ? strlen("as_group=") : strlen("--as-group");
+		return kc_imp_add(&o->groups, NULL, arg + (arg[0] == '=')) < 0 ? -1 : 0;
+	case KEY_AS:
+		/* "--asU" (joined), "--as=U", "as=U"; "--as-group..." and
+		 * "--as-uid..." match "--as %s" too and are not ours */
+		arg += arg[0] == 'a' ? strlen("as=") : strlen("--as");
+		if (arg[0] == '-')
+			return 0;
+		free(o->as);
+		return (o->as = strdup(arg + (arg[0] == '='))) ? 0 : -1;
+	case KEY_MAX_THREADS:
+		fprintf(stderr, "podfs: -o max_threads is not supported (use -o max_idle_threads)\n");
+		return -1;
 	default:
 		return 1;
 	}
@@ -168,10 +221,26 @@ static void usage(const char *prog)
 	       "    -o allow_other         let other local users in (lends them your\n"
 	       "                           cluster identity; turns on default_permissions)\n"
 	       "    -o loglevel=LEVEL      error, warning (default), info or debug\n"
+	       "    --as USER, --as-group GROUP (repeatable), --as-uid UID\n"
+	       "    -o as=USER, -o as_group=GROUP, -o as_uid=UID\n"
+	       "                           impersonate, as kubectl's flags (they replace\n"
+	       "                           the kubeconfig's as, as-groups, as-uid)\n"
+	       "    -o login_timeout=S     deadline of an interactive credential plugin\n"
+	       "                           (a device-code login) at mount time, when stdin\n"
+	       "                           is a terminal (default 300)\n"
+	       "    -n NS                  the same as --namespace NS\n"
+	       "    --list-contexts        print the kubeconfig's context names and exit\n"
 	       "    -f                     stay in the foreground, log to stderr\n"
 	       "                           (otherwise daemonise once mounted, log to syslog)\n"
-	       "    -d                     debug: trace every request (never credentials)\n"
-	       "    --version              print versions of podfs and its libraries\n\n",
+	       "    -d, -o debug           debug: trace every request (never credentials)\n"
+	       "    -s                     one thread for FUSE requests\n"
+	       "    -o clone_fd            one /dev/fuse descriptor per FUSE thread\n"
+	       "    -o max_idle_threads=N  idle FUSE threads kept (default 10)\n"
+	       "    -o ro, -o allow_root, -o auto_unmount, -o default_permissions,\n"
+	       "    -o fsname=NAME, -o subtype=TYPE and the other FUSE mount options\n"
+	       "                           as fuse(8) describes them\n"
+	       "    -h, --help             this text\n"
+	       "    -V, --version          print versions of podfs and its libraries\n",
 	       prog);
 }
 
@@ -228,26 +297,6 @@ static size_t parse_bytes(const char *s)
 static void observe(void *ud, int err, const char *msg)
 {
 	podfs_note(ud, err, msg);
-}
-
-/* Touch the server once after mounting, so .podfs/status says at once
- * whether it is reachable; runs after fuse_daemonize forked. */
-static void *probe(void *arg)
-{
-	struct podfs *fs = arg;
-	struct rest_resp resp;
-	int rc;
-
-	memset(&resp, 0, sizeof(resp));
-	rc = rest_get(fs->rest, "/version", &resp);
-	if (rc < 0)
-		podfs_note(fs, rc, resp.msg[0] ? resp.msg : strerror(-rc));
-	else if (resp.code >= 500 || resp.code == 0)
-		podfs_note(fs, -EAGAIN, resp.msg);
-	else
-		podfs_note(fs, 0, NULL);	/* any HTTP answer proves contact */
-	rest_resp_free(&resp);
-	return NULL;
 }
 
 /* A user or group: a number, or a name from the passwd/group database. */
@@ -346,6 +395,295 @@ static int fsname_safe(const char *s)
 	return 1;
 }
 
+/* The -o values into fs (and the log level); 0, or -1 after one line on
+ * stderr naming the option. */
+static int apply_options(const struct options *o, struct podfs *fs, struct pfs_path *root,
+			 int *level)
+{
+	unsigned id;
+	long ms;
+
+	fs->timeout_ms = 10000;
+	fs->cache_ms = 1000;
+	fs->buffer_size = 1 << 20;
+	fs->entry_timeout = fs->attr_timeout = -1;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	fs->login_timeout_ms = 300000;
+	fs->read_only = o->read_only;
+#define BAD(...) do { fprintf(stderr, __VA_ARGS__); return -1; } while (0)
+	if (o->timeout && (fs->timeout_ms = parse_seconds(o->timeout, 0.1, 86400)) < 0)
+		BAD("podfs: -o timeout=%s: expected seconds between 0.1 and 86400\n", o->timeout);
+	if (o->cache && (fs->cache_ms = parse_seconds(o->cache, 0, 86400)) < 0)
+		BAD("podfs: -o cache=%s: expected seconds between 0 and 86400\n", o->cache);
+	if (o->buffer && !(fs->buffer_size = parse_bytes(o->buffer)))
+		BAD("podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o->buffer);
+	if (o->login_timeout && (fs->login_timeout_ms = parse_seconds(o->login_timeout, 1, 86400)) < 0)
+		BAD("podfs: -o login_timeout=%s: expected seconds between 1 and 86400\n", o->login_timeout);
+	if (o->keepalive) {
+		/* One figure for both: the interval and the pong deadline. */
+		long ka = parse_seconds(o->keepalive, 0, 86400);
+
+		if (ka < 0 || (ka > 0 && ka < 100))
+			BAD("podfs: -o keepalive=%s: expected 0 (off) or seconds between 0.1 and 86400\n", o->keepalive);
+		mux_set_keepalive(ka, ka);
+	}
+	if (o->entry_timeout) {
+		if ((ms = parse_seconds(o->entry_timeout, 0, 86400)) < 0)
+			BAD("podfs: -o entry_timeout=%s: expected seconds between 0 and 86400\n", o->entry_timeout);
+		fs->entry_timeout = ms / 1000.0;
+	}
+	if (o->attr_timeout) {
+		if ((ms = parse_seconds(o->attr_timeout, 0, 86400)) < 0)
+			BAD("podfs: -o attr_timeout=%s: expected seconds between 0 and 86400\n", o->attr_timeout);
+		fs->attr_timeout = ms / 1000.0;
+	}
+	if (o->uid) {
+		if (parse_id(o->uid, 0, &id))
+			BAD("podfs: -o uid=%s: no such user\n", o->uid);
+		fs->uid = id;
+	}
+	if (o->gid) {
+		if (parse_id(o->gid, 1, &id))
+			BAD("podfs: -o gid=%s: no such group\n", o->gid);
+		fs->gid = id;
+	}
+	if (o->umask) {
+		char *end;
+		unsigned long m;
+
+		errno = 0;
+		m = strtoul(o->umask, &end, 8);
+		if (errno || end == o->umask || *end || m > 0777)
+			BAD("podfs: -o umask=%s: expected octal bits, at most 0777\n", o->umask);
+		fs->umask = (mode_t)m;
+	}
+	if (o->loglevel && (*level = parse_loglevel(o->loglevel)) < 0)
+		BAD("podfs: -o loglevel=%s: expected error, warning, info or debug\n", o->loglevel);
+	if (o->namespace) {
+		if (pfs_root_ns(root, o->namespace))
+			BAD("podfs: -o namespace=%s: not a namespace name\n", o->namespace);
+		fs->root_ns = o->namespace;
+	}
+	if ((o->as_uid || o->groups.nextra) && !o->as)
+		BAD("podfs: --as-group and --as-uid need --as USER (the user to impersonate)\n");
+#undef BAD
+	return 0;
+}
+
+/* libfuse's messages during the trial below: its errors, not the debug
+ * banner that the real session prints again. */
+static void trial_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	if (level <= FUSE_LOG_WARNING)
+		vfprintf(stderr, fmt, ap);
+}
+
+/* Every option libfuse would refuse, refused now, before the kubeconfig
+ * is read or a credential plugin runs: a trial fuse_session_new on a copy
+ * of the arguments (it parses them and allocates, it does not mount).
+ * libfuse prints why. */
+static int fuse_options_ok(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	int ok = 1;
+
+	for (int i = 0; ok && i < args->argc; i++)
+		ok = fuse_opt_add_arg(&copy, args->argv[i]) == 0;
+	fuse_set_log_func(trial_log);
+	if (ok && !(se = fuse_session_new(&copy, &podfs_ops, sizeof(podfs_ops), NULL)))
+		ok = 0;
+	fuse_set_log_func(NULL);	/* libfuse's own again */
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&copy);
+	return ok;
+}
+
+/* A mount point must be a directory: the kernel also mounts FUSE on a
+ * regular file, and then every directory operation fails with EIO. */
+static int mountpoint_ok(const char *mp)
+{
+	struct stat st;
+
+	if (stat(mp, &st) < 0) {
+		fprintf(stderr, "podfs: mount point %s: %s\n", mp, strerror(errno));
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "podfs: mount point %s is not a directory\n", mp);
+		return 0;
+	}
+	return 1;
+}
+
+/* kubectl's --as, --as-group and --as-uid replace the kubeconfig's. */
+static int override_identity(struct podfs *fs, struct options *o)
+{
+	if (!o->as)
+		return 0;
+	kc_imp_free(&fs->kc.imp);
+	fs->kc.imp = o->groups;
+	memset(&o->groups, 0, sizeof(o->groups));
+	if (!(fs->kc.imp.user = strdup(o->as)) || (o->as_uid && !(fs->kc.imp.uid = strdup(o->as_uid))))
+		return -1;
+	return 0;
+}
+
+static int list_contexts(const char *paths)
+{
+	char err[1024] = "", *names;
+
+	if (kc_list_contexts(paths, &names, err, sizeof(err)) < 0) {
+		fprintf(stderr, "podfs: %s\n", err);
+		return 1;
+	}
+	fputs(names, stdout);
+	free(names);
+	return 0;
+}
+
+/* The kubeconfig, credentials and clients, and the identity check; 0 or
+ * -1 after one line on stderr. */
+static int connect_cluster(struct podfs *fs, struct options *o, const char *paths,
+			   const char *context)
+{
+	char err[1024] = "";
+	int rc;
+
+	if (kc_load(paths, context, &fs->kc, err, sizeof(err))) {
+		fprintf(stderr, "podfs: %s\n", err[0] ? err : "cannot load the kubeconfig");
+		return -1;
+	}
+	if (override_identity(fs, o) < 0) {
+		fprintf(stderr, "podfs: out of memory\n");
+		return -1;
+	}
+	/* The namespace listed when namespaces may not be listed. */
+	fs->namespace = o->namespace ? o->namespace : fs->kc.namespace;
+	if (!(fs->auth = auth_new(&fs->kc, err, sizeof(err)))) {
+		fprintf(stderr, "podfs: %s\n", err[0] ? err : "cannot set up credentials");
+		return -1;
+	}
+	if (!(fs->rest = rest_new(fs->auth, fs->timeout_ms))) {
+		fprintf(stderr, "podfs: cannot create the API client\n");
+		return -1;
+	}
+	/* a device-code login may use the terminal, now only */
+	auth_set_starting(fs->auth, 1, isatty(STDIN_FILENO) ? fs->login_timeout_ms : 0);
+	rc = contact_check(fs, err, sizeof(err));
+	auth_set_starting(fs->auth, 0, 0);
+	if (rc < 0) {
+		fprintf(stderr, "podfs: %s\n", err);
+		return -1;
+	}
+	if (!(fs->cache = cache_new(fs->rest, fs->cache_ms, fs->timeout_ms, fs->namespace))) {
+		fprintf(stderr, "podfs: out of memory\n");
+		return -1;
+	}
+	cache_set_observer(fs->cache, observe, fs);
+	return 0;
+}
+
+static void free_options(struct options *o)
+{
+	char **strs[] = { &o->kubeconfig, &o->context, &o->namespace, &o->timeout, &o->cache,
+			  &o->buffer, &o->keepalive, &o->uid, &o->gid, &o->umask,
+			  &o->entry_timeout, &o->attr_timeout, &o->loglevel, &o->login_timeout,
+			  &o->as, &o->as_uid, &o->pos[0], &o->pos[1] };
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		free(*strs[i]);
+	kc_imp_free(&o->groups);
+}
+
+/* Mount, daemonise unless -f, serve until unmounted; the exit status. */
+static int serve(struct podfs *fs, struct fuse_args *args, struct fuse_cmdline_opts *co,
+		 const struct options *o, int level)
+{
+	char extra[512];
+	int ret = 1, streams_up = 0;
+
+	if (o->allow_other) {
+		/* Every local user who reaches the mount acts on the cluster
+		 * as this kubeconfig's user; the kernel must at least check
+		 * the (owner-only) modes of stream and session files. */
+		pwarn("warning: allow_other lends the cluster identity of context '%s' (user '%s') to other local users; default_permissions is on",
+		      fs->kc.context ? fs->kc.context : "",
+		      fs->kc.user_name ? fs->kc.user_name : "");
+		if (!o->default_permissions && fuse_opt_add_arg(args, "-odefault_permissions"))
+			return 1;
+	}
+	/* Defaults that the user's own fsname= and subtype= override. */
+	snprintf(extra, sizeof(extra), "-ofsname=%s",
+		 fs->kc.context && fsname_safe(fs->kc.context) ? fs->kc.context : "podfs");
+	if ((!o->subtype && fuse_opt_add_arg(args, "-osubtype=podfs")) ||
+	    (!o->fsname && fuse_opt_add_arg(args, extra)))
+		return 1;
+	if (!(fs->se = fuse_session_new(args, &podfs_ops, sizeof(podfs_ops), fs)))
+		return 1;	/* libfuse printed why */
+	if (fuse_set_signal_handlers(fs->se))
+		goto out_session;
+	if (fuse_session_mount(fs->se, co->mountpoint))
+		goto out_signals;
+	pinfo("mounted %s at %s (context %s, user %s%s%s)", fs->kc.server,
+	      co->mountpoint, fs->kc.context ? fs->kc.context : "",
+	      fs->kc.user_name ? fs->kc.user_name : "",
+	      fs->root_ns ? ", namespace " : "", fs->root_ns ? fs->root_ns : "");
+	/* Threads do not survive fork: start them only in the process that
+	 * serves the mount.  The parent returns once the mount is ready. */
+	if (fuse_daemonize(co->foreground))
+		goto out_unmount;
+	if (!co->foreground)
+		plog_init(level, 1);
+	if (attach_start()) {
+		perr("cannot start the stream machinery");
+		goto out_unmount;
+	}
+	streams_up = 1;
+	sd_notify_state("READY=1");	/* systemd Type=notify: the mount is live */
+
+	if (co->singlethread)
+		ret = fuse_session_loop(fs->se);
+	else {
+		struct fuse_loop_config lc = {
+			.clone_fd = co->clone_fd,
+			/* libfuse marks "not given" as UINT_MAX. */
+			.max_idle_threads = co->max_idle_threads == UINT_MAX ?
+					    10 : co->max_idle_threads,
+		};
+		ret = fuse_session_loop_mt(fs->se, &lc);
+	}
+	sd_notify_state("STOPPING=1");
+	/* libfuse reports the signal that ended the loop as its number (the
+	 * sign differs between releases); an unmount asked for by SIGINT,
+	 * SIGTERM or SIGHUP is a clean exit. */
+	pdebug("loop ended: %d", ret);
+	ret = (ret == 0 || abs(ret) == SIGINT || abs(ret) == SIGTERM ||
+	       abs(ret) == SIGHUP) ? 0 : 1;
+	pinfo("unmounting %s", co->mountpoint);
+	/* End every session while the session and its channel still exist:
+	 * parked reads and writes get their error replies now (the readers
+	 * see an error, not a hang), and no multiplexer thread can reply
+	 * into a destroyed session afterwards. */
+	attach_stop();
+	owners_shutdown();
+	streams_up = 0;
+
+out_unmount:
+	fuse_session_unmount(fs->se);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_session:
+	fuse_session_destroy(fs->se);
+	if (streams_up) {
+		attach_stop();
+		owners_shutdown();
+	}
+	return ret;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -353,14 +691,9 @@ int main(int argc, char *argv[])
 	struct options o;
 	static struct podfs fs;
 	struct pfs_path root;
-	char err[1024], extra[512];
 	char *paths = NULL, *abs_paths = NULL;
 	const char *context;
-	int ret = 1, level = LOG_WARNING, streams_up = 0;
-	unsigned id;
-	long ms;
-	pthread_t probe_thread;
-	int probing = 0;
+	int ret = 1, level = LOG_WARNING;
 
 	memset(&o, 0, sizeof(o));
 	memset(&co, 0, sizeof(co));
@@ -373,15 +706,20 @@ int main(int argc, char *argv[])
 		goto out_args;
 	if (co.show_help) {
 		usage(argv[0]);
-		printf("FUSE options:\n");
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
 		ret = 0;
 		goto out_args;
 	}
 	if (co.show_version) {
 		version();
 		ret = 0;
+		goto out_args;
+	}
+	if (!(paths = kc_default_paths(o.kubeconfig)) || !(abs_paths = absolute_paths(paths))) {
+		fprintf(stderr, "podfs: out of memory\n");
+		goto out_args;
+	}
+	if (o.list_contexts) {
+		ret = list_contexts(abs_paths);
 		goto out_args;
 	}
 	if (!co.mountpoint) {
@@ -397,230 +735,33 @@ int main(int argc, char *argv[])
 		}
 		context = o.pos[0];
 	}
-
-	fs.timeout_ms = 10000;
-	fs.cache_ms = 1000;
-	fs.buffer_size = 1 << 20;
-	fs.entry_timeout = fs.attr_timeout = -1;
-	fs.uid = getuid();
-	fs.gid = getgid();
-	if (o.timeout && (fs.timeout_ms = parse_seconds(o.timeout, 0.1, 86400)) < 0) {
-		fprintf(stderr, "podfs: -o timeout=%s: expected seconds between 0.1 and 86400\n", o.timeout);
+	if (apply_options(&o, &fs, &root, &level) < 0 || !fuse_options_ok(&args) ||
+	    !mountpoint_ok(co.mountpoint))
 		goto out_args;
-	}
-	if (o.cache && (fs.cache_ms = parse_seconds(o.cache, 0, 86400)) < 0) {
-		fprintf(stderr, "podfs: -o cache=%s: expected seconds between 0 and 86400\n", o.cache);
-		goto out_args;
-	}
-	if (o.buffer && !(fs.buffer_size = parse_bytes(o.buffer))) {
-		fprintf(stderr, "podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o.buffer);
-		goto out_args;
-	}
-	if (o.keepalive) {
-		/* One figure for both: the interval and the pong deadline. */
-		long ka = parse_seconds(o.keepalive, 0, 86400);
-
-		if (ka < 0 || (ka > 0 && ka < 100)) {
-			fprintf(stderr, "podfs: -o keepalive=%s: expected 0 (off) or seconds between 0.1 and 86400\n", o.keepalive);
-			goto out_args;
-		}
-		mux_set_keepalive(ka, ka);
-	}
-	if (o.entry_timeout) {
-		if ((ms = parse_seconds(o.entry_timeout, 0, 86400)) < 0) {
-			fprintf(stderr, "podfs: -o entry_timeout=%s: expected seconds between 0 and 86400\n", o.entry_timeout);
-			goto out_args;
-		}
-		fs.entry_timeout = ms / 1000.0;
-	}
-	if (o.attr_timeout) {
-		if ((ms = parse_seconds(o.attr_timeout, 0, 86400)) < 0) {
-			fprintf(stderr, "podfs: -o attr_timeout=%s: expected seconds between 0 and 86400\n", o.attr_timeout);
-			goto out_args;
-		}
-		fs.attr_timeout = ms / 1000.0;
-	}
-	if (o.uid) {
-		if (parse_id(o.uid, 0, &id)) {
-			fprintf(stderr, "podfs: -o uid=%s: no such user\n", o.uid);
-			goto out_args;
-		}
-		fs.uid = id;
-	}
-	if (o.gid) {
-		if (parse_id(o.gid, 1, &id)) {
-			fprintf(stderr, "podfs: -o gid=%s: no such group\n", o.gid);
-			goto out_args;
-		}
-		fs.gid = id;
-	}
-	if (o.umask) {
-		char *end;
-		unsigned long m;
-
-		errno = 0;
-		m = strtoul(o.umask, &end, 8);
-		if (errno || end == o.umask || *end || m > 0777) {
-			fprintf(stderr, "podfs: -o umask=%s: expected octal bits, at most 0777\n", o.umask);
-			goto out_args;
-		}
-		fs.umask = (mode_t)m;
-	}
-	if (o.loglevel && (level = parse_loglevel(o.loglevel)) < 0) {
-		fprintf(stderr, "podfs: -o loglevel=%s: expected error, warning, info or debug\n", o.loglevel);
-		goto out_args;
-	}
 	if (co.debug)
 		level = LOG_DEBUG;
-	if (o.namespace) {
-		if (pfs_root_ns(&root, o.namespace)) {
-			fprintf(stderr, "podfs: -o namespace=%s: not a namespace name\n", o.namespace);
-			goto out_args;
-		}
-		fs.root_ns = o.namespace;
-	}
 	fs.debug = co.debug;
 	fs.mounted = time(NULL);
 	pthread_mutex_init(&fs.status_lock, NULL);
 	podfs = &fs;
 	plog_init(level, 0);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-
-	if (!(paths = kc_default_paths(o.kubeconfig)) || !(abs_paths = absolute_paths(paths))) {
-		fprintf(stderr, "podfs: out of memory\n");
-		goto out_curl;
-	}
-	err[0] = 0;
-	if (kc_load(abs_paths, context, &fs.kc, err, sizeof(err))) {
-		fprintf(stderr, "podfs: %s\n", err[0] ? err : "cannot load the kubeconfig");
-		goto out_curl;
-	}
-	/* The namespace listed when namespaces may not be listed. */
-	fs.namespace = o.namespace ? o.namespace : fs.kc.namespace;
-	if (!(fs.auth = auth_new(&fs.kc, err, sizeof(err)))) {
-		fprintf(stderr, "podfs: %s\n", err[0] ? err : "cannot set up credentials");
-		goto out_kc;
-	}
-	if (!(fs.rest = rest_new(fs.auth, fs.timeout_ms))) {
-		fprintf(stderr, "podfs: cannot create the API client\n");
-		goto out_auth;
-	}
-	if (!(fs.cache = cache_new(fs.rest, fs.cache_ms, fs.timeout_ms, fs.namespace))) {
-		fprintf(stderr, "podfs: out of memory\n");
-		goto out_rest;
-	}
-	cache_set_observer(fs.cache, observe, &fs);
 	tree_init();
 	if (fs.root_ns)
 		tree_set_root(&root);
-
-	if (o.allow_other) {
-		/* Every local user who reaches the mount acts on the cluster
-		 * as this kubeconfig's user; the kernel must at least check
-		 * the (owner-only) modes of stream and session files. */
-		pwarn("warning: allow_other lends the cluster identity of context '%s' (user '%s') to other local users; default_permissions is on",
-		      fs.kc.context ? fs.kc.context : "",
-		      fs.kc.user_name ? fs.kc.user_name : "");
-		if (!o.default_permissions && fuse_opt_add_arg(&args, "-odefault_permissions"))
-			goto out_cache;
-	}
-	/* Defaults that the user's own fsname= and subtype= override. */
-	snprintf(extra, sizeof(extra), "-ofsname=%s",
-		 fs.kc.context && fsname_safe(fs.kc.context) ? fs.kc.context : "podfs");
-	if ((!o.subtype && fuse_opt_add_arg(&args, "-osubtype=podfs")) ||
-	    (!o.fsname && fuse_opt_add_arg(&args, extra)))
-		goto out_cache;
-	if (!(fs.se = fuse_session_new(&args, &podfs_ops, sizeof(podfs_ops), &fs)))
-		goto out_cache;	/* libfuse printed why */
-	if (fuse_set_signal_handlers(fs.se))
-		goto out_session;
-	if (fuse_session_mount(fs.se, co.mountpoint))
-		goto out_signals;
-	pinfo("mounted %s at %s (context %s, user %s%s%s)", fs.kc.server,
-	      co.mountpoint, fs.kc.context ? fs.kc.context : "",
-	      fs.kc.user_name ? fs.kc.user_name : "",
-	      fs.root_ns ? ", namespace " : "", fs.root_ns ? fs.root_ns : "");
-	/* Threads do not survive fork: start them only in the process that
-	 * serves the mount.  The parent returns once the mount is ready. */
-	if (fuse_daemonize(co.foreground))
-		goto out_unmount;
-	if (!co.foreground)
-		plog_init(level, 1);
-	if (streams_init(&fs)) {
-		perr("cannot start the stream machinery");
-		goto out_unmount;
-	}
-	streams_up = 1;
-	/* Joined before the REST client goes away (at most -o timeout). */
-	probing = pthread_create(&probe_thread, NULL, probe, &fs) == 0;
-
-	if (co.singlethread)
-		ret = fuse_session_loop(fs.se);
-	else {
-		struct fuse_loop_config lc = {
-			.clone_fd = 0,
-			/* libfuse marks "not given" as UINT_MAX. */
-			.max_idle_threads = co.max_idle_threads == UINT_MAX ?
-					    10 : co.max_idle_threads,
-		};
-		ret = fuse_session_loop_mt(fs.se, &lc);
-	}
-	/* libfuse reports the signal that ended the loop as its number (the
-	 * sign differs between releases); an unmount asked for by SIGINT,
-	 * SIGTERM or SIGHUP is a clean exit. */
-	pdebug("loop ended: %d", ret);
-	ret = (ret == 0 || abs(ret) == SIGINT || abs(ret) == SIGTERM ||
-	       abs(ret) == SIGHUP) ? 0 : 1;
-	pinfo("unmounting %s", co.mountpoint);
-	/* End every session while the session and its channel still exist:
-	 * parked reads and writes get their error replies now (the readers
-	 * see an error, not a hang), and no multiplexer thread can reply
-	 * into a destroyed session afterwards. */
-	streams_shutdown();
-
-out_unmount:
-	fuse_session_unmount(fs.se);
-out_signals:
-	fuse_remove_signal_handlers(fs.se);
-out_session:
-	fuse_session_destroy(fs.se);
-out_cache:
-	if (probing)
-		pthread_join(probe_thread, NULL);
-	if (streams_up) {
-		streams_shutdown();
-		exec_shutdown();
-	}
-	handles_destroy_all();
+	if (connect_cluster(&fs, &o, abs_paths, context) == 0)
+		ret = serve(&fs, &args, &co, &o, level);
 	tree_destroy();
 	cache_free(fs.cache);
-out_rest:
 	rest_free(fs.rest);
-out_auth:
 	auth_free(fs.auth);
-out_kc:
 	kc_free(&fs.kc);
-out_curl:
-	free(paths);
-	free(abs_paths);
 	curl_global_cleanup();
 out_args:
+	free(paths);
+	free(abs_paths);
 	free(co.mountpoint);
 	fuse_opt_free_args(&args);
-	free(o.kubeconfig);
-	free(o.context);
-	free(o.namespace);
-	free(o.timeout);
-	free(o.cache);
-	free(o.buffer);
-	free(o.keepalive);
-	free(o.uid);
-	free(o.gid);
-	free(o.umask);
-	free(o.entry_timeout);
-	free(o.attr_timeout);
-	free(o.loglevel);
-	free(o.pos[0]);
-	free(o.pos[1]);
+	free_options(&o);
 	return ret;
 }

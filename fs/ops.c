@@ -1,15 +1,16 @@
-/* The FUSE low-level operations table.  Every request starts from the
- * inode table (tree.c), which turns an inode into a parsed path; existence
- * of namespaces, pods and containers comes from the listing cache, so
- * lookup, getattr and readdir never cost a request per pod.  Snapshot files
- * are fetched at open (snapshot.c); stream files are handed to streams.c,
- * which may answer later from another thread.
+/* The FUSE low-level operations: the request router.  Every request starts
+ * from the inode table (tree.c), which turns an inode into a parsed path;
+ * what a node is, how it lists and how it opens comes from the node table
+ * (nodes.c); existence of namespaces, pods and containers comes from the
+ * listing cache, so lookup, getattr and readdir never cost a request per
+ * pod.  Once a file is open, read, write, poll, flush and release go
+ * through its handle's operations (handles.h), whatever the file is.
  *
  * Snapshot files are opened with direct_io: their size is only known after
  * the fetch, and the kernel would otherwise stop reading at a stale
  * st_size.  Their attributes are never cached by the kernel (timeout 0) so
  * that stat after open (tail, less, wc -c) sees the fetched size. */
-#include "fs/fs.h"
+#include "fs/ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,36 +20,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fs/attach.h"
 #include "fs/exec.h"
-#include "fs/path.h"
+#include "fs/follow.h"
+#include "fs/fs.h"
 #include "fs/handles.h"
+#include "fs/nodes.h"
+#include "fs/path.h"
 #include "fs/ports.h"
 #include "fs/snapshot.h"
-#include "fs/streams.h"
 #include "fs/tree.h"
+#include "fs/xsess.h"
 #include "stream/cache.h"
 #include "stream/log.h"
-
-struct podfs *podfs;
-
-void podfs_note(struct podfs *fs, int err, const char *msg)
-{
-	time_t now = time(NULL);
-
-	pthread_mutex_lock(&fs->status_lock);
-	if (!err || err == -ENOENT || err == -ENODATA) {
-		/* A reply arrived: the server is there even if the object
-		 * is not. */
-		fs->last_ok = now;
-	}
-	if (err) {
-		fs->last_err_time = now;
-		fs->last_err = err;
-		snprintf(fs->last_err_msg, sizeof(fs->last_err_msg), "%s",
-			 msg ? msg : "");
-	}
-	pthread_mutex_unlock(&fs->status_lock);
-}
 
 #define TRACE(...) pdebug(__VA_ARGS__)
 
@@ -64,106 +48,89 @@ struct nodeinfo {
 	int exists;
 };
 
-/* Does p exist in the cluster?  0, or -errno (with the reason noted). */
-static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
+/* Does the node table hide kind n on this mount?  -o ro: nothing that
+ * acts on the cluster exists. */
+static int hidden(const struct pfs_node *n)
+{
+	return podfs->read_only && (n->flags & PN_ACTS);
+}
+
+/* Does the namespace of p exist?  0, or -errno (with the reason noted). */
+static int namespace_exists(const struct pfs_path *p)
 {
 	struct name_list *nl = NULL;
+	struct pod_list *pl = NULL;
+	char msg[512];
+	int rc;
+
+	if (p->rooted)
+		return 0;	/* the mount root; its listing reports errors */
+	if ((rc = cache_namespaces(podfs->cache, &nl, msg, sizeof(msg))))
+		return rc;
+	rc = name_list_has(nl, p->ns) ? 0 : -ENOENT;
+	if (rc && nl->fallback) {
+		/* We may not list namespaces, but this one may still be ours
+		 * to read: its pod list decides. */
+		rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg));
+		pod_list_put(pl);
+	}
+	name_list_put(nl);
+	return rc;
+}
+
+/* Does p exist in the cluster (the node table's rule for its kind)?  0,
+ * or -errno (with the reason noted). */
+static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
+{
+	const struct pfs_node *n = pfs_node(p->kind);
 	struct pod_list *pl = NULL;
 	const struct pod_info *pi;
 	char msg[512];
 	int rc;
 
 	ni->mtime = podfs->mounted;
-	switch (p->kind) {
-	case PK_ROOT: case PK_META_DIR: case PK_META_STATUS:
-		return 0;
-	case PK_NS:
-		if (p->rooted)
-			return 0;	/* the mount root; its listing reports errors */
-		rc = cache_namespaces(podfs->cache, &nl, msg, sizeof(msg));
-		if (rc)
-			return rc;
-		rc = name_list_has(nl, p->ns) ? 0 : -ENOENT;
-		if (rc && nl->fallback) {
-			/* We may not list namespaces, but this one may still
-			 * be ours to read: its pod list decides. */
-			rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg));
-			pod_list_put(pl);
-		}
-		name_list_put(nl);
-		return rc;
-	case PK_NONE: case PK__COUNT:
+	if (!n || hidden(n))
 		return -ENOENT;
-	default:
-		break;
-	}
-	rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg));
-	if (rc)
+	if (n->exists == NE_ALWAYS)
+		return 0;
+	if (n->exists == NE_NAMESPACE)
+		return namespace_exists(p);
+	if ((rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg))))
 		return rc;
-	pi = pod_list_find(pl, p->pod);
-	if (!pi) {
+	if (!(pi = pod_list_find(pl, p->pod))) {
 		pod_list_put(pl);
 		return -ENOENT;
 	}
 	ni->mtime = pi->created ? pi->created : podfs->mounted;
-	switch (p->kind) {
-	case PK_POD: case PK_POD_JSON: case PK_POD_STATUS: case PK_PORTS_DIR:
-	case PK_PROXY_DIR: case PK_PROXY_PORT: case PK_PROXY_FILE:
-	case PK_PORT:
-		/* Any port may be forwarded or proxied, declared or not. */
-		rc = 0;
-		break;
-	case PK_EXEC_SESSION: case PK_EXEC_ARGV: case PK_EXEC_CTL:
-	case PK_EXEC_STDIN: case PK_EXEC_STDOUT: case PK_EXEC_STDERR:
-	case PK_EXEC_STATUS: case PK_EXEC_WAIT: case PK_EXEC_EXITCODE:
-		rc = pod_has_container(pi, p->container) ? exec_exists(p) : -ENOENT;
-		break;
-	default:
-		rc = pod_has_container(pi, p->container) ? 0 : -ENOENT;
-		break;
-	}
+	/* Any port may be forwarded or proxied, declared or not (NE_POD). */
+	if (n->exists != NE_POD && !pod_has_container(pi, p->container))
+		rc = -ENOENT;
+	else if (n->exists == NE_EXEC)
+		rc = exec_exists(p);
 	pod_list_put(pl);
 	return rc;
 }
 
-/* Permission bits.  Snapshots and listings are readable by whoever may
- * enter the mount (only its owner, unless allow_other); stream and session
- * files act on the cluster with the mount owner's identity, so they are the
- * owner's alone: never group or world accessible, whatever -o umask says.
- * -o umask= can only take bits away. */
+/* Permission bits from the node table; -o umask= can only take bits
+ * away, and owner-only nodes never get group or world bits. */
 static mode_t kind_mode(enum pfs_kind k)
 {
-	mode_t m, owner_only = 0;
+	const struct pfs_node *n = pfs_node(k);
+	mode_t m;
 
-	switch (k) {
-	case PK_EXEC_DIR:
-		m = S_IFDIR | 0700, owner_only = 1;	/* mkdir makes a session */
-		break;
-	case PK_EXEC_SESSION:
-		m = S_IFDIR | 0700, owner_only = 1;
-		break;
-	case PK_STDIN: case PK_EXEC_STDIN:
-		m = S_IFREG | 0200, owner_only = 1;
-		break;
-	case PK_EXEC_ARGV: case PK_EXEC_CTL:	/* read back what was set */
-		m = S_IFREG | 0600, owner_only = 1;
-		break;
-	case PK_PORT:
-		m = S_IFREG | 0600, owner_only = 1;
-		break;
-	case PK_STDOUT: case PK_STDERR: case PK_EXEC_NEW: case PK_EXEC_STDOUT:
-	case PK_EXEC_STDERR: case PK_EXEC_STATUS: case PK_EXEC_WAIT:
-	case PK_EXEC_EXITCODE: case PK_PROXY_FILE:
-		m = S_IFREG | 0400, owner_only = 1;
-		break;
-	default:
-		m = pfs_is_dir(k) ? S_IFDIR | 0555 : S_IFREG | 0444;
-		break;
-	}
-	m &= ~(podfs->umask & 0777);
-	if (owner_only)
+	if (!n)
+		return S_IFREG;
+	m = n->mode & ~(podfs->umask & 0777);
+	if (n->flags & PN_OWNER_ONLY)
 		m &= ~(mode_t)077;
 	return m;
+}
+
+static int is_snapshot(enum pfs_kind k)
+{
+	const struct pfs_node *n = pfs_node(k);
+
+	return n && n->open == NO_SNAPSHOT;
 }
 
 static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
@@ -176,10 +143,8 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 	st->st_uid = podfs->uid;
 	st->st_gid = podfs->gid;
 	st->st_blksize = 4096;
-	if (snapshot_is_kind(p->kind)) {
-		off_t live = p->kind == PK_LOG ? snapshot_live_size(podfs, ino) : -1;
-
-		st->st_size = live >= 0 ? live : tree_size(ino);
+	if (is_snapshot(p->kind)) {
+		st->st_size = snapshot_size(ino, p);
 		st->st_blocks = (st->st_size + 511) / 512;
 	}
 	st->st_atime = st->st_mtime = st->st_ctime = ni->mtime;
@@ -188,7 +153,7 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 static double attr_timeout(enum pfs_kind k)
 {
 	/* A snapshot's size changes with every open. */
-	if (snapshot_is_kind(k))
+	if (is_snapshot(k))
 		return 0;
 	return podfs->attr_timeout >= 0 ? podfs->attr_timeout : cache_s();
 }
@@ -273,8 +238,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static int truncatable(enum pfs_kind k)
 {
-	return k == PK_STDIN || k == PK_PORT || k == PK_EXEC_ARGV ||
-	       k == PK_EXEC_CTL || k == PK_EXEC_STDIN;
+	const struct pfs_node *n = pfs_node(k);
+
+	return n && (n->flags & PN_TRUNC);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -357,81 +323,103 @@ static void dir_destroy(struct handle *h)
 	dir_free((struct dirh *)h);
 }
 
-static int dir_add_name(void *d, const char *name)
+/* Directory handles are read by readdir only: read, write and poll of a
+ * directory handle are EBADF. */
+static const struct handle_ops dir_ops = { .name = "dir", .destroy = dir_destroy };
+
+struct dir_at {			/* exec_list's callback: entries at one time */
+	struct dirh *d;
+	time_t t;
+};
+
+static int dir_add_at(void *ud, const char *name)
 {
-	return dir_add(d, name, podfs->mounted);
+	struct dir_at *a = ud;
+
+	return dir_add(a->d, name, a->t);
 }
 
-static int dir_fill(struct dirh *d)
+/* The fixed children of d's node, in table order. */
+static int dir_fixed(struct dirh *d, time_t t)
 {
 	const struct pfs_path *p = &d->path;
-	time_t t = podfs->mounted;
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < pfs_nnodes; i++) {
+		const struct pfs_node *c = &pfs_nodes[i];
+
+		if (c->field == NF_FIXED && !hidden(c) &&
+		    (c->parent == p->kind || (p->rooted && p->kind == PK_NS && c->parent == PK_ROOT)))
+			rc = dir_add(d, c->name, t);
+	}
+	return rc;
+}
+
+/* The variable children of d's node; pi is its pod (for the kinds below
+ * a pod). */
+static int dir_variable(struct dirh *d, enum node_list list, const struct pod_info *pi, time_t t)
+{
 	struct name_list *nl = NULL;
 	struct pod_list *pl = NULL;
-	const struct pod_info *pi;
 	char msg[512], num[16];
 	int rc = 0;
 
-	switch (p->kind) {
-	case PK_ROOT:
+	switch (list) {
+	case NL_NAMESPACES:
 		if ((rc = cache_namespaces(podfs->cache, &nl, msg, sizeof(msg))))
 			return rc;
-		rc = dir_add(d, ".podfs", t);
 		for (size_t i = 0; !rc && i < nl->n; i++)
 			rc = dir_add(d, nl->names[i], t);
 		name_list_put(nl);
 		return rc;
-	case PK_META_DIR:
-		return dir_add(d, "status", t);
-	case PK_NS:
-		if ((rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg))))
+	case NL_PODS:
+		if ((rc = cache_pods(podfs->cache, d->path.ns, &pl, msg, sizeof(msg))))
 			return rc;
-		if (p->rooted)
-			rc = dir_add(d, ".podfs", t);
 		for (size_t i = 0; !rc && i < pl->n; i++)
-			rc = dir_add(d, pl->pods[i].name,
-				     pl->pods[i].created ? pl->pods[i].created : t);
+			rc = dir_add(d, pl->pods[i].name, pl->pods[i].created ? pl->pods[i].created : t);
 		pod_list_put(pl);
 		return rc;
-	case PK_CONTAINER:
-		for (size_t i = 0; !rc && pfs_container_files[i]; i++)
-			rc = dir_add(d, pfs_container_files[i], t);
-		return rc;
-	case PK_EXEC_DIR:
-		if ((rc = dir_add(d, "new", t)))
-			return rc;
-		return exec_list(p, dir_add_name, d);
-	case PK_EXEC_SESSION:
-		for (size_t i = 0; !rc && pfs_exec_session_files[i]; i++)
-			rc = dir_add(d, pfs_exec_session_files[i], t);
-		return rc;
-	case PK_PROXY_PORT: case PK_PROXY_FILE:
-		return 0;	/* HTTP has no listing */
-	default:
-		break;
-	}
-	/* A pod and its Ports/ and Proxy/ directories. */
-	if ((rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg))))
-		return rc;
-	if (!(pi = pod_list_find(pl, p->pod))) {
-		pod_list_put(pl);
-		return -ENOENT;
-	}
-	if (pi->created)
-		t = pi->created;
-	if (p->kind == PK_POD) {
-		rc = dir_add(d, "Pod.json", t);
-		if (!rc) rc = dir_add(d, "Ports", t);
-		if (!rc) rc = dir_add(d, "Proxy", t);
-		if (!rc) rc = dir_add(d, "Status", t);
+	case NL_CONTAINERS:
 		for (size_t i = 0; !rc && i < pi->ncontainers; i++)
 			rc = dir_add(d, pi->containers[i], t);
-	} else if (p->kind == PK_PORTS_DIR || p->kind == PK_PROXY_DIR) {
+		return rc;
+	case NL_PORTS:
 		for (size_t i = 0; !rc && i < pi->nports; i++) {
 			snprintf(num, sizeof(num), "%d", pi->ports[i]);
 			rc = dir_add(d, num, t);
 		}
+		return rc;
+	case NL_EXEC_SESSIONS:
+		return exec_list(&d->path, dir_add_at, &(struct dir_at){ d, t });
+	case NL_NONE:
+		break;
 	}
+	return 0;
+}
+
+/* The entries of d's node after "." and "..": its fixed children, then
+ * its variable ones.  Below a pod every entry carries the pod's time. */
+static int dir_fill(struct dirh *d)
+{
+	const struct pfs_node *n = pfs_node(d->path.kind);
+	struct pod_list *pl = NULL;
+	const struct pod_info *pi = NULL;
+	time_t t = podfs->mounted;
+	char msg[512];
+	int rc;
+
+	if (n->exists >= NE_POD) {
+		if ((rc = cache_pods(podfs->cache, d->path.ns, &pl, msg, sizeof(msg))))
+			return rc;
+		if (!(pi = pod_list_find(pl, d->path.pod))) {
+			pod_list_put(pl);
+			return -ENOENT;
+		}
+		if (pi->created)
+			t = pi->created;
+	}
+	if (!(rc = dir_fixed(d, t)))
+		rc = dir_variable(d, n->list, pi, t);
 	pod_list_put(pl);
 	return rc;
 }
@@ -456,15 +444,15 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = handle_add(&d->hd, FHK_DIR, dir_destroy);
+	fi->fh = handle_add(&d->hd, &dir_ops);
 	if (fuse_reply_open(req, fi))
-		handle_remove(fi->fh);
+		handle_close(fi->fh);
 }
 
 static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		       struct fuse_file_info *fi, int plus)
 {
-	struct dirh *d = (struct dirh *)handle_get(fi->fh);
+	struct dirh *d = (struct dirh *)handle_get_as(fi->fh, &dir_ops);
 	char *buf;
 	size_t used = 0;
 
@@ -547,23 +535,45 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	(void)ino;
-	handle_remove(fi->fh);
+	handle_close(fi->fh);
 	fuse_reply_err(req, 0);
 }
 
 /* ---- files ---- */
 
-static void snap_destroy(struct handle *h)
+typedef void (*open_fn)(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+			struct fuse_file_info *fi);
+
+/* ports.c and proxy.c open by path alone. */
+static void open_port(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+		      struct fuse_file_info *fi)
 {
-	snapshot_free((struct snapshot *)h);
+	(void)ino;
+	ports_open(req, p, fi);
 }
+
+static void open_proxy(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	proxy_open(req, p, fi);
+}
+
+/* How each kind of file opens (nodes.h, enum node_open). */
+static const open_fn openers[NO__COUNT] = {
+	[NO_SNAPSHOT] = snapshot_open,
+	[NO_ATTACH] = attach_open,
+	[NO_FOLLOW] = follow_open,
+	[NO_EXEC] = exec_open,
+	[NO_PORT] = open_port,
+	[NO_PROXY] = open_proxy,
+};
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	const struct pfs_node *n;
 	struct pfs_path p;
 	struct nodeinfo ni;
-	struct snapshot *s;
-	uint64_t fh;
 	int rc;
 
 	TRACE("open %lu flags 0%o", (unsigned long)ino, fi->flags);
@@ -571,127 +581,96 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (pfs_is_dir(p.kind)) {
+	n = pfs_node(p.kind);
+	if (n->open == NO_DIR) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if (p.kind >= PK_EXEC_NEW && p.kind <= PK_EXEC_EXITCODE) {
-		exec_open(req, &p, fi);
-		return;
-	}
-	if (p.kind == PK_PORT || p.kind == PK_PROXY_FILE) {
-		(p.kind == PK_PORT ? ports_open : proxy_open)(req, &p, fi);
-		return;
-	}
-	if (!snapshot_is_kind(p.kind)) {
-		streams_open(req, &p, fi);
-		return;
-	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+	/* `>` on a file that cannot be truncated: as setattr would say */
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	    !(n->flags & PN_TRUNC)) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	if ((rc = snapshot_open(podfs, ino, &p, &s))) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (!s->log)
-		tree_set_size(ino, (off_t)s->len);
-	fi->fh = fh = handle_add(&s->hd, FHK_SNAPSHOT, snap_destroy);
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi))
-		handle_remove(fh);	/* the opener was interrupted */
+	openers[n->open](req, ino, &p, fi);
+}
+
+/* The open file's handle with a reference, or NULL after an EBADF reply. */
+static struct handle *file_handle(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_get(fi->fh);
+
+	if (!h)
+		fuse_reply_err(req, EBADF);
+	return h;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct snapshot *s;
-	const char *data;
-	char *tofree;
-	size_t n;
-	int rc;
+	struct handle *h;
 
-	(void)ino;
 	TRACE("read %lu size %zu off %lld", (unsigned long)ino, size, (long long)off);
-	if (fh_kind(fi->fh) == FHK_EXEC) {
-		exec_read(req, size, off, fi);
+	if (!(h = file_handle(req, fi)))
 		return;
-	}
-	if (fh_kind(fi->fh) == FHK_STREAM) {
-		streams_read(req, size, fi);
-		return;
-	}
-	if (!(s = (struct snapshot *)handle_get(fi->fh))) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	rc = snapshot_read(podfs, s, off, size, &data, &n, &tofree);
-	if (rc)
-		fuse_reply_err(req, -rc);
+	if (h->ops->read)
+		h->ops->read(req, h, size, off, fi->flags);
 	else
-		fuse_reply_buf(req, data, n);
-	free(tofree);
-	handle_put(&s->hd);
+		fuse_reply_err(req, EBADF);
+	handle_put(h);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)off;
+	struct handle *h;
+
 	TRACE("write %lu size %zu", (unsigned long)ino, size);
-	if (fh_kind(fi->fh) == FHK_EXEC) {
-		exec_write(req, buf, size, off, fi);
+	if (!(h = file_handle(req, fi)))
 		return;
-	}
-	if (fh_kind(fi->fh) == FHK_STREAM) {
-		streams_write(req, buf, size, fi);
-		return;
-	}
-	fuse_reply_err(req, EBADF);
+	if (h->ops->write)
+		h->ops->write(req, h, buf, size, off, fi->flags);
+	else
+		fuse_reply_err(req, EBADF);
+	handle_put(h);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct handle *h;
+
 	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	if (!(h = file_handle(req, fi)))
+		return;
+	fuse_reply_err(req, h->ops->flush ? -h->ops->flush(h) : 0);
+	handle_put(h);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	TRACE("release %lu", (unsigned long)ino);
-	if (fh_kind(fi->fh) == FHK_EXEC) {
-		exec_release(req, fi);
-		return;
-	}
-	if (fh_kind(fi->fh) == FHK_STREAM) {
-		streams_release(req, fi);
-		return;
-	}
-	handle_remove(fi->fh);
+	handle_close(fi->fh);	/* freed now or after the last running op */
 	fuse_reply_err(req, 0);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	(void)ino;
+	struct handle *h = handle_get(fi->fh);
+
 	TRACE("poll %lu", (unsigned long)ino);
-	if (fh_kind(fi->fh) == FHK_EXEC) {
-		exec_poll(req, fi, ph);
-		return;
+	if (h && h->ops->poll) {
+		h->ops->poll(req, h, ph);
+	} else {
+		/* No poll: nothing ever waits; a closed handle is an error. */
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, !h ? POLLERR : POLLIN | POLLRDNORM |
+				(h->ops->write ? POLLOUT | POLLWRNORM : 0));
 	}
-	if (fh_kind(fi->fh) == FHK_STREAM) {
-		streams_poll(req, fi, ph);
-		return;
-	}
-	if (ph)
-		fuse_pollhandle_destroy(ph);
-	fuse_reply_poll(req, POLLIN | POLLRDNORM);
+	if (h)
+		handle_put(h);
 }
 
 /* mkdir and rmdir exist only for exec sessions. */

@@ -9,52 +9,22 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
-const char *const pfs_container_files[] = {
-	"exec", "log", "log.follow", "log.previous", "state",
-	"stderr", "stdin", "stdout", NULL
-};
-
-const char *const pfs_exec_session_files[] = {
-	"argv", "ctl", "exitcode", "status", "stderr", "stdin", "stdout",
-	"wait", NULL
-};
-
-static const char *const kind_names[PK__COUNT] = {
-	[PK_NONE] = "none", [PK_ROOT] = "root", [PK_META_DIR] = "meta-dir",
-	[PK_META_STATUS] = "meta-status", [PK_NS] = "namespace",
-	[PK_POD] = "pod", [PK_POD_JSON] = "pod-json",
-	[PK_POD_STATUS] = "pod-status", [PK_PORTS_DIR] = "ports-dir",
-	[PK_PORT] = "port", [PK_PROXY_DIR] = "proxy-dir",
-	[PK_PROXY_PORT] = "proxy-port", [PK_PROXY_FILE] = "proxy-file",
-	[PK_CONTAINER] = "container", [PK_STATE] = "state", [PK_LOG] = "log",
-	[PK_LOG_PREVIOUS] = "log-previous", [PK_LOG_FOLLOW] = "log-follow",
-	[PK_STDIN] = "stdin", [PK_STDOUT] = "stdout", [PK_STDERR] = "stderr",
-	[PK_EXEC_DIR] = "exec-dir", [PK_EXEC_NEW] = "exec-new",
-	[PK_EXEC_SESSION] = "exec-session", [PK_EXEC_ARGV] = "exec-argv",
-	[PK_EXEC_CTL] = "exec-ctl", [PK_EXEC_STDIN] = "exec-stdin",
-	[PK_EXEC_STDOUT] = "exec-stdout", [PK_EXEC_STDERR] = "exec-stderr",
-	[PK_EXEC_STATUS] = "exec-status", [PK_EXEC_WAIT] = "exec-wait",
-	[PK_EXEC_EXITCODE] = "exec-exitcode",
-};
+#include "fs/nodes.h"
 
 const char *pfs_kind_name(enum pfs_kind k)
 {
-	if ((int)k < 0 || k >= PK__COUNT || !kind_names[k])
-		return "?";
-	return kind_names[k];
+	const struct pfs_node *n = pfs_node(k);
+
+	return k == PK_NONE ? "none" : n ? n->id : "?";
 }
 
 int pfs_is_dir(enum pfs_kind k)
 {
-	switch (k) {
-	case PK_ROOT: case PK_META_DIR: case PK_NS: case PK_POD:
-	case PK_PORTS_DIR: case PK_PROXY_DIR: case PK_PROXY_PORT:
-	case PK_CONTAINER: case PK_EXEC_DIR: case PK_EXEC_SESSION:
-		return 1;
-	default:
-		return 0;
-	}
+	const struct pfs_node *n = pfs_node(k);
+
+	return n && S_ISDIR(n->mode);
 }
 
 static int alnum_lower(char c)
@@ -147,41 +117,81 @@ static int copy_name(char *dst, size_t cap, const char *src)
 	return 0;
 }
 
-static enum pfs_kind container_file(const char *name)
+/* Does name follow the rule of field f?  For a port field *port gets its
+ * value. */
+static int name_fits(enum node_field f, const char *name, int *port)
 {
-	static const struct { const char *n; enum pfs_kind k; } t[] = {
-		{ "state", PK_STATE }, { "log", PK_LOG },
-		{ "log.previous", PK_LOG_PREVIOUS },
-		{ "log.follow", PK_LOG_FOLLOW }, { "stdin", PK_STDIN },
-		{ "stdout", PK_STDOUT }, { "stderr", PK_STDERR },
-		{ "exec", PK_EXEC_DIR },
-	};
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (!strcmp(name, t[i].n))
-			return t[i].k;
-	return PK_NONE;
+	switch (f) {
+	case NF_NS: case NF_CONTAINER: case NF_EXEC_ID:
+		return pfs_valid_label(name);
+	case NF_POD:
+		return pfs_valid_subdomain(name);
+	case NF_PORT: case NF_PROXY_PORT:
+		return (*port = pfs_parse_port(name)) >= 0;
+	case NF_PROXY_PATH:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
-static enum pfs_kind exec_file(const char *name)
+/* Store a variable name in its field of out. */
+static int set_field(struct pfs_path *out, enum node_field f, const char *name, int port)
 {
-	static const struct { const char *n; enum pfs_kind k; } t[] = {
-		{ "argv", PK_EXEC_ARGV }, { "ctl", PK_EXEC_CTL },
-		{ "stdin", PK_EXEC_STDIN }, { "stdout", PK_EXEC_STDOUT },
-		{ "stderr", PK_EXEC_STDERR }, { "status", PK_EXEC_STATUS },
-		{ "wait", PK_EXEC_WAIT }, { "exitcode", PK_EXEC_EXITCODE },
-	};
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (!strcmp(name, t[i].n))
-			return t[i].k;
-	return PK_NONE;
+	switch (f) {
+	case NF_NS:
+		return copy_name(out->ns, sizeof(out->ns), name);
+	case NF_POD:
+		return copy_name(out->pod, sizeof(out->pod), name);
+	case NF_CONTAINER:
+		return copy_name(out->container, sizeof(out->container), name);
+	case NF_EXEC_ID:
+		return copy_name(out->exec_id, sizeof(out->exec_id), name);
+	case NF_PORT:
+		out->port = port;
+		return 0;
+	case NF_PROXY_PORT:
+		out->proxy_port = port;
+		out->proxy_path[0] = 0;
+		return 0;
+	case NF_PROXY_PATH:
+		return copy_name(out->proxy_path, sizeof(out->proxy_path), name);
+	default:
+		return 0;
+	}
+}
+
+/* The child of a node of kind `kind` called name: a fixed name first, else
+ * the kind's variable child when the name follows its rule.  The root's
+ * fixed children (.podfs) also hang below a rooted namespace. */
+static int child_of(enum pfs_kind kind, int rooted, const char *name, struct pfs_path *out)
+{
+	const struct pfs_node *var = NULL;
+	int port = 0;
+
+	for (size_t i = 0; i < pfs_nnodes; i++) {
+		const struct pfs_node *n = &pfs_nodes[i];
+		int mine = n->parent == kind || (rooted && kind == PK_NS && n->parent == PK_ROOT);
+
+		if (!mine)
+			continue;
+		if (n->field == NF_FIXED && !strcmp(n->name, name)) {
+			out->kind = n->kind;
+			return 0;
+		}
+		if (n->field != NF_FIXED && n->parent == kind && !var)
+			var = n;
+	}
+	if (!var || !name_fits(var->field, name, &port))
+		return -ENOENT;
+	out->kind = var->kind;
+	return set_field(out, var->field, name, port);
 }
 
 int pfs_child(const struct pfs_path *parent, const char *name,
 	      struct pfs_path *out)
 {
 	size_t n = strlen(name);
-	enum pfs_kind k;
-	int port;
 
 	if (n > PFS_NAME_MAX)
 		return -ENAMETOOLONG;
@@ -202,86 +212,7 @@ int pfs_child(const struct pfs_path *parent, const char *name,
 		memcpy(out->proxy_path + have + 1, name, n + 1);
 		return 0;
 	}
-
-	switch (parent->kind) {
-	case PK_ROOT:
-		if (!strcmp(name, ".podfs")) {
-			out->kind = PK_META_DIR;
-			return 0;
-		}
-		if (!pfs_valid_label(name))
-			return -ENOENT;
-		out->kind = PK_NS;
-		return copy_name(out->ns, sizeof(out->ns), name);
-	case PK_META_DIR:
-		if (strcmp(name, "status"))
-			return -ENOENT;
-		out->kind = PK_META_STATUS;
-		return 0;
-	case PK_NS:
-		if (parent->rooted && !strcmp(name, ".podfs")) {
-			/* The namespace is the mount root: .podfs lives here,
-			 * and no pod can be called that. */
-			out->kind = PK_META_DIR;
-			return 0;
-		}
-		if (!pfs_valid_subdomain(name))
-			return -ENOENT;
-		out->kind = PK_POD;
-		return copy_name(out->pod, sizeof(out->pod), name);
-	case PK_POD:
-		if (!strcmp(name, "Pod.json"))
-			out->kind = PK_POD_JSON;
-		else if (!strcmp(name, "Status"))
-			out->kind = PK_POD_STATUS;
-		else if (!strcmp(name, "Ports"))
-			out->kind = PK_PORTS_DIR;
-		else if (!strcmp(name, "Proxy"))
-			out->kind = PK_PROXY_DIR;
-		else if (pfs_valid_label(name)) {
-			out->kind = PK_CONTAINER;
-			return copy_name(out->container, sizeof(out->container), name);
-		} else
-			return -ENOENT;
-		return 0;
-	case PK_PORTS_DIR:
-		if ((port = pfs_parse_port(name)) < 0)
-			return -ENOENT;
-		out->kind = PK_PORT;
-		out->port = port;
-		return 0;
-	case PK_PROXY_DIR:
-		if ((port = pfs_parse_port(name)) < 0)
-			return -ENOENT;
-		out->kind = PK_PROXY_PORT;
-		out->proxy_port = port;
-		out->proxy_path[0] = 0;
-		return 0;
-	case PK_PROXY_PORT:
-		out->kind = PK_PROXY_FILE;
-		return copy_name(out->proxy_path, sizeof(out->proxy_path), name);
-	case PK_CONTAINER:
-		if ((k = container_file(name)) == PK_NONE)
-			return -ENOENT;
-		out->kind = k;
-		return 0;
-	case PK_EXEC_DIR:
-		if (!strcmp(name, "new")) {
-			out->kind = PK_EXEC_NEW;
-			return 0;
-		}
-		if (!pfs_valid_label(name))
-			return -ENOENT;
-		out->kind = PK_EXEC_SESSION;
-		return copy_name(out->exec_id, sizeof(out->exec_id), name);
-	case PK_EXEC_SESSION:
-		if ((k = exec_file(name)) == PK_NONE)
-			return -ENOENT;
-		out->kind = k;
-		return 0;
-	default:
-		return -ENOTDIR;
-	}
+	return child_of(parent->kind, parent->rooted, name, out);
 }
 
 int pfs_parse(const char *path, struct pfs_path *out)
@@ -329,155 +260,83 @@ static int put(char *buf, size_t len, size_t *at, const char *s)
 	return 0;
 }
 
+/* The name of p's own level: its fixed name or the value of its field. */
+static const char *level_name(const struct pfs_path *p, const struct pfs_node *n, char *num,
+			      size_t numlen)
+{
+	switch (n->field) {
+	case NF_FIXED: return n->name;
+	case NF_NS: return p->ns;
+	case NF_POD: return p->pod;
+	case NF_CONTAINER: return p->container;
+	case NF_EXEC_ID: return p->exec_id;
+	case NF_PORT: snprintf(num, numlen, "%d", p->port); return num;
+	case NF_PROXY_PORT: snprintf(num, numlen, "%d", p->proxy_port); return num;
+	case NF_PROXY_PATH: return p->proxy_path;
+	}
+	return "";
+}
+
+static int format_at(const struct pfs_path *p, enum pfs_kind k, char *buf, size_t len,
+		     size_t *at)
+{
+	const struct pfs_node *n = pfs_node(k);
+	char num[16];
+	int rc;
+
+	if (!n || k == PK_ROOT)
+		return n ? 0 : -EINVAL;
+	if ((rc = format_at(p, n->parent, buf, len, at)))
+		return rc;
+	return put(buf, len, at, "/") | put(buf, len, at, level_name(p, n, num, sizeof(num)));
+}
+
 int pfs_format(const struct pfs_path *p, char *buf, size_t len)
 {
 	size_t at = 0;
-	char num[16];
-	int rc = 0;
-	enum pfs_kind k = p->kind;
+	int rc;
 
 	if (len < 2)
 		return -ENAMETOOLONG;
 	buf[0] = 0;
-	switch (k) {
-	case PK_ROOT:
+	if (p->kind == PK_ROOT)
 		return put(buf, len, &at, "/");
-	case PK_META_DIR:
-		return put(buf, len, &at, "/.podfs");
-	case PK_META_STATUS:
-		return put(buf, len, &at, "/.podfs/status");
-	case PK_NONE: case PK__COUNT:
-		return -EINVAL;
-	default:
-		break;
-	}
-	rc |= put(buf, len, &at, "/");
-	rc |= put(buf, len, &at, p->ns);
-	if (k == PK_NS)
-		return rc;
-	rc |= put(buf, len, &at, "/");
-	rc |= put(buf, len, &at, p->pod);
-	switch (k) {
-	case PK_POD:
-		return rc;
-	case PK_POD_JSON:
-		return rc | put(buf, len, &at, "/Pod.json");
-	case PK_POD_STATUS:
-		return rc | put(buf, len, &at, "/Status");
-	case PK_PORTS_DIR:
-		return rc | put(buf, len, &at, "/Ports");
-	case PK_PORT:
-		snprintf(num, sizeof(num), "/%d", p->port);
-		return rc | put(buf, len, &at, "/Ports") | put(buf, len, &at, num);
-	case PK_PROXY_DIR:
-		return rc | put(buf, len, &at, "/Proxy");
-	case PK_PROXY_PORT:
-	case PK_PROXY_FILE:
-		snprintf(num, sizeof(num), "/%d", p->proxy_port);
-		rc |= put(buf, len, &at, "/Proxy") | put(buf, len, &at, num);
-		if (k == PK_PROXY_FILE)
-			rc |= put(buf, len, &at, "/") |
-			      put(buf, len, &at, p->proxy_path);
-		return rc;
-	default:
-		break;
-	}
-	rc |= put(buf, len, &at, "/");
-	rc |= put(buf, len, &at, p->container);
-	switch (k) {
-	case PK_CONTAINER:
-		return rc;
-	case PK_STATE:
-		return rc | put(buf, len, &at, "/state");
-	case PK_LOG:
-		return rc | put(buf, len, &at, "/log");
-	case PK_LOG_PREVIOUS:
-		return rc | put(buf, len, &at, "/log.previous");
-	case PK_LOG_FOLLOW:
-		return rc | put(buf, len, &at, "/log.follow");
-	case PK_STDIN:
-		return rc | put(buf, len, &at, "/stdin");
-	case PK_STDOUT:
-		return rc | put(buf, len, &at, "/stdout");
-	case PK_STDERR:
-		return rc | put(buf, len, &at, "/stderr");
-	default:
-		break;
-	}
-	rc |= put(buf, len, &at, "/exec");
-	if (k == PK_EXEC_DIR)
-		return rc;
-	if (k == PK_EXEC_NEW)
-		return rc | put(buf, len, &at, "/new");
-	rc |= put(buf, len, &at, "/");
-	rc |= put(buf, len, &at, p->exec_id);
-	switch (k) {
-	case PK_EXEC_SESSION: return rc;
-	case PK_EXEC_ARGV: return rc | put(buf, len, &at, "/argv");
-	case PK_EXEC_CTL: return rc | put(buf, len, &at, "/ctl");
-	case PK_EXEC_STDIN: return rc | put(buf, len, &at, "/stdin");
-	case PK_EXEC_STDOUT: return rc | put(buf, len, &at, "/stdout");
-	case PK_EXEC_STDERR: return rc | put(buf, len, &at, "/stderr");
-	case PK_EXEC_STATUS: return rc | put(buf, len, &at, "/status");
-	case PK_EXEC_WAIT: return rc | put(buf, len, &at, "/wait");
-	case PK_EXEC_EXITCODE: return rc | put(buf, len, &at, "/exitcode");
-	default: return -EINVAL;
-	}
+	rc = format_at(p, p->kind, buf, len, &at);
+	return rc == -EINVAL ? rc : rc ? -ENAMETOOLONG : 0;
 }
 
 void pfs_parent(const struct pfs_path *p, struct pfs_path *out)
 {
+	const struct pfs_node *n = pfs_node(p->kind);
+	char *slash;
+
 	*out = *p;
-	if (p->rooted && (p->kind == PK_NS || p->kind == PK_META_DIR)) {
-		/* The root's parent is the root; ns stays as the root's. */
-		out->kind = PK_NS;
+	if (!n || n->parent == PK_NONE || n->parent == PK_ROOT) {
+		/* The root's parent is the root; a rooted namespace is the
+		 * root of its mount, and keeps its ns. */
+		if (p->rooted)
+			out->kind = PK_NS;
+		else
+			pfs_root(out);
 		return;
 	}
-	switch (p->kind) {
-	case PK_ROOT: case PK_META_DIR: case PK_NS: case PK_NONE: case PK__COUNT:
-		pfs_root(out);
-		return;
-	case PK_META_STATUS:
-		out->kind = PK_META_DIR;	/* keeps a rooted namespace */
-		return;
-	case PK_POD:
-		out->kind = PK_NS;
-		out->pod[0] = 0;
-		return;
-	case PK_POD_JSON: case PK_POD_STATUS: case PK_PORTS_DIR:
-	case PK_PROXY_DIR: case PK_CONTAINER:
-		out->kind = PK_POD;
-		out->container[0] = 0;
-		return;
-	case PK_PORT:
-		out->kind = PK_PORTS_DIR;
-		out->port = 0;
-		return;
-	case PK_PROXY_PORT:
-		out->kind = PK_PROXY_DIR;
-		out->proxy_port = 0;
-		return;
-	case PK_PROXY_FILE: {
-		char *slash = strrchr(out->proxy_path, '/');
-
-		if (slash)
+	out->kind = n->parent;
+	switch (n->field) {
+	case NF_POD: out->pod[0] = 0; break;
+	case NF_CONTAINER: out->container[0] = 0; break;
+	case NF_EXEC_ID: out->exec_id[0] = 0; break;
+	case NF_PORT: out->port = 0; break;
+	case NF_PROXY_PORT: out->proxy_port = 0; break;
+	case NF_PROXY_PATH:
+		/* one path segment up, or Proxy/<port> itself */
+		if ((slash = strrchr(out->proxy_path, '/'))) {
 			*slash = 0;
-		else {
-			out->kind = PK_PROXY_PORT;
+			out->kind = PK_PROXY_FILE;
+		} else {
 			out->proxy_path[0] = 0;
 		}
-		return;
-	}
-	case PK_EXEC_DIR: case PK_STATE: case PK_LOG: case PK_LOG_PREVIOUS:
-	case PK_LOG_FOLLOW: case PK_STDIN: case PK_STDOUT: case PK_STDERR:
-		out->kind = PK_CONTAINER;
-		return;
-	case PK_EXEC_NEW: case PK_EXEC_SESSION:
-		out->kind = PK_EXEC_DIR;
-		out->exec_id[0] = 0;
-		return;
+		break;
 	default:
-		out->kind = PK_EXEC_SESSION;
-		return;
+		break;
 	}
 }

@@ -101,9 +101,4 @@ int pfs_valid_label(const char *s);	/* DNS-1123 label, <= 63 */
 int pfs_valid_subdomain(const char *s);	/* DNS-1123 subdomain, <= 253 */
 int pfs_parse_port(const char *s);	/* 1..65535 without leading zeros, else -1 */
 
-/* Fixed names inside a container directory and an exec session, in listing
- * order, NULL-terminated. */
-extern const char *const pfs_container_files[];
-extern const char *const pfs_exec_session_files[];
-
 #endif

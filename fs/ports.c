@@ -3,21 +3,24 @@
  * Kubernetes' v4 port-forward carries exactly one TCP connection per
  * WebSocket (protocol.md §3), so each open starts its own SESS_PORT
  * session; the sessions of one pod share that pod's multiplexer thread.
- * The file handle itself is a generic stream handle (streams.c): reads of
+ * The file handle itself is a generic stream handle (parked.c): reads of
  * the session's channel-0 buffer, writes into its input buffer, parked
  * requests, interrupts and poll all come from there.
  *
  * A refused port: the server upgrades first and reports the failed dial
  * afterwards as text on the error channel; nothing signals a successful
- * dial.  So an open waits a short, bounded time (settle_ms) for that text
- * and fails with ECONNREFUSED when it comes; past that window the same
- * errno arrives at the next read or write.  The wait ends early as soon as
- * the pod sends data or the connection ends.
+ * dial.  So the open is answered later: the FUSE request is parked in the
+ * pconn and the session tells, on its multiplexer thread, how the start
+ * went (session_params.on_settled): ECONNREFUSED when that text comes
+ * within a short window (settle_ms), success when the pod sends data or
+ * the window passes.  No FUSE worker waits meanwhile.  A refusal that
+ * comes later arrives as the errno of the next read or write.
  *
- * Lifetime: a `struct pconn` is shared by the open file and the session's
- * end callback (which the multiplexer runs, possibly after the file
- * closed); whichever lets go last frees it.  close() hangs the session up,
- * which is the only way to end a port-forward connection. */
+ * Lifetime: a `struct pconn` is shared by the open (then the open file)
+ * and the session's end callback (which the multiplexer runs, possibly
+ * after the file closed); whichever lets go last frees it.  close() hangs
+ * the session up, which is the only way to end a port-forward
+ * connection. */
 #include "fs/ports.h"
 
 #include <errno.h>
@@ -26,15 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "fs/fs.h"
 #include "fs/path.h"
-#include "fs/streams.h"
+#include "fs/parked.h"
 #include "stream/log.h"
 #include "stream/session.h"
-
-#define SETTLE_STEP_US 2000
 
 static long settle_ms = 150;
 
@@ -44,10 +44,12 @@ void ports_set_settle_ms(long ms)
 }
 
 struct pconn {
-	pthread_mutex_t lock;
-	int refs;		/* the open file, the session's end callback */
-	struct session *s;
+	pthread_mutex_t lock;	/* guards the fields marked (L) */
+	int refs;		/* (L) the open (then the file), the end callback */
+	struct session *s;	/* (L) set when the open is answered */
 	struct wset *ws;	/* writer handles of the session's input */
+	fuse_req_t open_req;	/* the parked open, answered once settled */
+	struct fuse_file_info fi;	/* its copy: the kernel's is gone by then */
 	char label[PFS_LABEL_MAX + PFS_SUBDOMAIN_MAX + 16];
 };
 
@@ -60,7 +62,7 @@ static void pconn_put(struct pconn *pc)
 	pthread_mutex_unlock(&pc->lock);
 	if (!last)
 		return;
-	if (pc->s) {
+	if (pc->s) {	/* the last one: nobody else can touch it now */
 		/* waits for a writer callback in flight, so ws is unused after */
 		if (session_input(pc->s))
 			chanbuf_set_writer(session_input(pc->s), NULL, NULL);
@@ -81,7 +83,8 @@ static void pconn_on_end(void *ud, struct session *s)
 	if (st == SESS_FAILED || st == SESS_LOST) {
 		int err = 0;
 
-		if (!chanbuf_finished(session_output(s, 0), &err) || !err)
+		/* the input ends first, with a refusal's errno */
+		if (st == SESS_LOST || !chanbuf_finished(session_input(s), &err) || !err)
 			err = EIO;
 		pdebug("port %s: %s", pc->label, why);
 		if (strcmp(why, "hung up"))	/* our own close is no failure */
@@ -96,34 +99,55 @@ static void pconn_on_end(void *ud, struct session *s)
 static void pconn_release(void *ud)
 {
 	struct pconn *pc = ud;
+	struct session *s;
 
-	session_hangup(pc->s);
+	pthread_mutex_lock(&pc->lock);
+	s = pc->s;
+	pthread_mutex_unlock(&pc->lock);
+	session_hangup(s);
 	pconn_put(pc);
 }
 
-/* Wait (bounded) for the first sign of life or death from the server. */
-static void settle(struct session *s)
+/* Multiplexer thread: the session knows how the dial went; answer the
+ * parked open. */
+static void pconn_settled(void *ud, struct session *s, int err)
 {
-	struct chanbuf *out = session_output(s, 0);
-	long waited_us = 0;
+	struct pconn *pc = ud;
+	int acc = pc->fi.flags & O_ACCMODE, e;
+	fuse_req_t req = pc->open_req;
+	struct chanbuf *rd, *wb;
 
-	while (waited_us < settle_ms * 1000) {
-		if (session_state(s, NULL, NULL, 0) != SESS_RUNNING)
-			return;
-		if (out && chanbuf_used(out) > 0)
-			return;
-		usleep(SETTLE_STEP_US);
-		waited_us += SETTLE_STEP_US;
+	if (err) {	/* say why before the open returns: its caller may look */
+		char why[512];
+
+		session_state(s, NULL, why, sizeof(why));
+		podfs_note(podfs, -err, why);
+		pconn_put(pc);
+		fuse_reply_err(req, err);
+		return;
+	}
+	session_get(s);
+	pthread_mutex_lock(&pc->lock);
+	pc->s = s;
+	pthread_mutex_unlock(&pc->lock);
+	if (session_input(s))
+		chanbuf_set_writer(session_input(s), wset_notify, pc->ws);
+	rd = acc == O_WRONLY ? NULL : session_output(s, 0);
+	wb = acc == O_RDONLY ? NULL : session_input(s);
+	e = parked_open(req, &pc->fi, &(struct parked_file){ .rd = rd, .wb = wb,
+				.ws = wb ? pc->ws : NULL, .on_release = pconn_release, .ud = pc });
+	if (e < 0) {
+		pconn_release(pc);
+		fuse_reply_err(req, -e);
 	}
 }
 
 void ports_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
-	struct session_params sp;
+	struct session *s;
 	struct pconn *pc;
 	char err[512] = "";
-	int e = 0, acc = fi->flags & O_ACCMODE;
-	struct chanbuf *rd, *wb;
+	int e = 0;
 
 	pc = calloc(1, sizeof(*pc));
 	if (!pc || !(pc->ws = wset_new())) {
@@ -133,43 +157,22 @@ void ports_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 	}
 	pthread_mutex_init(&pc->lock, NULL);
 	snprintf(pc->label, sizeof(pc->label), "%s/%s:%d", p->ns, p->pod, p->port);
-	memset(&sp, 0, sizeof(sp));
-	sp.kind = SESS_PORT;
-	sp.ns = p->ns;
-	sp.pod = p->pod;
-	sp.port = p->port;
-	sp.buffer = podfs->buffer_size;
-	pc->refs = 2;		/* the file and the session's end callback */
-	pc->s = session_start(podfs->rest, &sp, pconn_on_end, pc, &e, err, sizeof(err));
-	if (!pc->s) {
+	pc->open_req = req;
+	pc->fi = *fi;
+	pc->refs = 2;		/* the open and the session's end callback */
+	s = session_start(podfs->rest, &(struct session_params){
+				  .kind = SESS_PORT, .ns = p->ns, .pod = p->pod, .port = p->port,
+				  .buffer = podfs->buffer_size, .on_settled = pconn_settled,
+				  .settled_ud = pc, .settle_ms = settle_ms },
+			  pconn_on_end, pc, &e, err, sizeof(err));
+	if (!s) {
 		pdebug("port %s: %s", pc->label, err);
 		podfs_note(podfs, e, err);
-		pc->refs = 1;	/* no end callback for a session that never started */
+		pc->refs = 1;	/* no callbacks for a session that never started */
 		pconn_put(pc);
 		fuse_reply_err(req, -e);
 		return;
 	}
 	podfs_note(podfs, 0, NULL);
-	if (session_input(pc->s))
-		chanbuf_set_writer(session_input(pc->s), wset_notify, pc->ws);
-
-	settle(pc->s);
-	if (session_state(pc->s, NULL, NULL, 0) == SESS_FAILED) {
-		/* The server refused the port right away: say so at open. */
-		int ferr = EIO;
-
-		if (chanbuf_finished(session_output(pc->s, 0), &ferr) && !ferr)
-			ferr = EIO;
-		pconn_put(pc);
-		fuse_reply_err(req, ferr);
-		return;
-	}
-	rd = acc == O_WRONLY ? NULL : session_output(pc->s, 0);
-	wb = acc == O_RDONLY ? NULL : session_input(pc->s);
-	e = streams_open_fh(req, fi, pc->s, rd, wb, wb ? pc->ws : NULL, pconn_release, pc);
-	if (e < 0) {
-		session_hangup(pc->s);
-		pconn_put(pc);
-		fuse_reply_err(req, -e);
-	}
+	session_put(s);		/* pconn_settled takes its own, and replies */
 }

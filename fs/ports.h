@@ -1,7 +1,7 @@
 /* Port-forward and pod-proxy files: `<ns>/<pod>/Ports/<port>` (every open
  * is one TCP connection into the pod) and `<ns>/<pod>/Proxy/<port>/<path>`
  * (a streamed GET through the API server's pod proxy).  ops.c hands their
- * opens here; reads, writes, poll and release then go through streams.c
+ * opens here; reads, writes, poll and release then go through parked.c
  * like every other stream handle. */
 #ifndef PODFS_PORTS_H
 #define PODFS_PORTS_H

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,26 +17,25 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "fs/handles.h"
 #include "fs/tree.h"
 #include "stream/cache.h"
 #include "stream/auth.h"
 #include "stream/log.h"
 #include "stream/rest.h"
 
-int snapshot_is_kind(enum pfs_kind k)
-{
-	switch (k) {
-	case PK_META_STATUS: case PK_POD_JSON: case PK_POD_STATUS:
-	case PK_STATE: case PK_LOG: case PK_LOG_PREVIOUS:
-		return 1;
-	default:
-		return 0;
-	}
-}
+struct logbuf;
+
+struct snapshot {
+	struct handle hd;	/* first: the open-file table entry */
+	char *data;		/* fixed snapshots */
+	size_t len;
+	struct logbuf *log;	/* `log`: shared by the inode's open handles */
+};
 
 static void logbuf_put(struct logbuf *lb);
 
-void snapshot_free(struct snapshot *s)
+static void snapshot_free(struct snapshot *s)
 {
 	if (!s)
 		return;
@@ -282,8 +282,9 @@ char *snapshot_mount_status(struct podfs *fs)
 	char ok[40], errt[40], mounted[40];
 	time_t now = time(NULL);
 	int err, sessions, threads;
-	char msg[512];
+	char msg[512], cmsg[512];
 	time_t last_ok, last_err;
+	enum auth_state cred;
 
 	pthread_mutex_lock(&fs->status_lock);
 	last_ok = fs->last_ok;
@@ -301,8 +302,13 @@ char *snapshot_mount_status(struct podfs *fs)
 	sb_printf(&b, "cluster: %s\n", fs->kc.cluster_name ? fs->kc.cluster_name : "");
 	/* The user's name only: the credential itself never leaves auth. */
 	sb_printf(&b, "user: %s\n", fs->kc.user_name ? fs->kc.user_name : "");
+	if (fs->kc.imp.user)
+		sb_printf(&b, "impersonating: %s\n", fs->kc.imp.user);
 	sb_printf(&b, "namespace: %s\n", fs->namespace ? fs->namespace : "");
-	if (!last_ok && !last_err)
+	if ((cred = auth_state(fs->auth, cmsg, sizeof(cmsg))) >= AUTH_UNAUTHORIZED)
+		/* the server answers but refuses us: say so, in its words */
+		sb_printf(&b, "connectivity: %s (%s)\n", auth_state_name(cred), cmsg);
+	else if (!last_ok && !last_err)
 		sb_printf(&b, "connectivity: unknown (no request yet)\n");
 	else if (last_ok >= last_err)
 		sb_printf(&b, "connectivity: ok\n");
@@ -316,17 +322,14 @@ char *snapshot_mount_status(struct podfs *fs)
 		sb_printf(&b, "last error: %s %s: %s\n", errt, strerror(-err), msg);
 	else
 		sb_printf(&b, "last error: none\n");
+	if (fs->ns_note[0])
+		sb_printf(&b, "namespaces: %s\n", fs->ns_note);
 	sb_printf(&b, "timeout: %.3gs\n", fs->timeout_ms / 1000.0);
 	sb_printf(&b, "cache: %.3gs\n", fs->cache_ms / 1000.0);
 	sb_printf(&b, "buffer: %zu bytes\n", fs->buffer_size);
 	sb_printf(&b, "open sessions: %d (stream threads: %d)\n", sessions, threads);
 	sb_printf(&b, "mounted: %s\n", mounted);
 	return sb_finish(&b);
-}
-
-static char *esc_or_null(const char *s)
-{
-	return s ? url_escape(s) : NULL;
 }
 
 /* GET path; 0 with the response, or -errno with the reason recorded.
@@ -370,17 +373,10 @@ static int get_pod(struct podfs *fs, const struct pfs_path *p,
 		   struct rest_resp *resp, cJSON **doc)
 {
 	char path[512];
-	char *ns = esc_or_null(p->ns), *pod = esc_or_null(p->pod);
 	int rc;
 
-	if (!ns || !pod) {
-		free(ns);
-		free(pod);
-		return -ENOMEM;
-	}
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ns, pod);
-	free(ns);
-	free(pod);
+	if (k8s_path(path, sizeof(path), p->ns, p->pod, 0, NULL) < 0)
+		return -ENAMETOOLONG;
 	if ((rc = get(fs, path, resp, 0)))
 		return rc;
 	if (doc && !(*doc = cJSON_ParseWithLength(resp->body, resp->len))) {
@@ -442,18 +438,14 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		return rc;
 	case PK_LOG:
 	case PK_LOG_PREVIOUS: {
-		char *ns = url_escape(p->ns), *pod = url_escape(p->pod);
 		char *c = url_escape(p->container);
+		int n = k8s_path(path, sizeof(path), p->ns, p->pod, 0, "log");
 
-		if (ns && pod && c)
-			snprintf(path, sizeof(path),
-				 "/api/v1/namespaces/%s/pods/%s/log?container=%s&limitBytes=%ld%s",
-				 ns, pod, c, SNAPSHOT_LOG_MAX,
-				 p->kind == PK_LOG_PREVIOUS ? "&previous=true" : "");
-		free(ns);
-		free(pod);
+		if (c && n > 0)
+			snprintf(path + n, sizeof(path) - (size_t)n, "?container=%s&limitBytes=%ld%s",
+				 c, SNAPSHOT_LOG_MAX, p->kind == PK_LOG_PREVIOUS ? "&previous=true" : "");
 		free(c);
-		if (!ns || !pod || !c)
+		if (!c || n < 0)
 			return -ENOMEM;
 		if ((rc = get(fs, path, &resp, 1)))
 			return rc;
@@ -470,8 +462,8 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 	}
 }
 
-int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
-		   struct snapshot **out)
+static int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
+			  struct snapshot **out)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	int rc;
@@ -495,18 +487,22 @@ int snapshot_fetch(struct podfs *fs, const struct pfs_path *p,
  * refresh so concurrent readers share one request. */
 
 struct logbuf {
-	fuse_ino_t ino;
-	int refs;		/* guarded by logs_lock */
-	pthread_mutex_t lock;	/* guards the fields below */
-	struct pfs_path path;
-	char *data;
-	size_t len;
-	long long fetched;	/* mono_ms */
-	struct logbuf *next;
+	fuse_ino_t ino;		/* fixed */
+	int refs;		/* (logs_lock) */
+	pthread_mutex_t lock;	/* held across a refresh (a REST GET), so
+				 * concurrent readers share one request */
+	struct pfs_path path;	/* fixed */
+	char *data;		/* (lock) */
+	size_t len;		/* (lock) */
+	long long fetched;	/* (lock) mono_ms */
+	struct logbuf *next;	/* (logs_lock) */
 };
 
+/* logs_lock is never held while taking a logbuf's lock; a logbuf's lock
+ * comes before the REST client's, the status lock and the tree lock
+ * (docs/locking.md). */
 static pthread_mutex_t logs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct logbuf *logs;
+static struct logbuf *logs;		/* (logs_lock) */
 
 static void logbuf_put(struct logbuf *lb)
 {
@@ -586,8 +582,8 @@ static int logbuf_refresh(struct podfs *fs, struct logbuf *lb, int force)
 	return 0;
 }
 
-int snapshot_open(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
-		  struct snapshot **out)
+static int snapshot_get(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
+			struct snapshot **out)
 {
 	struct snapshot *s;
 	struct logbuf *lb;
@@ -614,42 +610,34 @@ int snapshot_open(struct podfs *fs, fuse_ino_t ino, const struct pfs_path *p,
 	return 0;
 }
 
-int snapshot_read(struct podfs *fs, struct snapshot *s, off_t off, size_t size,
-		  const char **out, size_t *n, char **tofree)
+/* A read of a growing log: up to size bytes at off, copied (another
+ * thread may replace the buffer after unlock) into *out (free it). */
+static int log_read(struct podfs *fs, struct logbuf *lb, off_t off, size_t size,
+		    char **out, size_t *n)
 {
-	struct logbuf *lb = s->log;
-
 	*out = NULL;
 	*n = 0;
-	*tofree = NULL;
 	if (off < 0)
 		return -EINVAL;
-	if (!lb) {
-		if ((size_t)off < s->len) {
-			*out = s->data + off;
-			*n = s->len - (size_t)off < size ? s->len - (size_t)off : size;
-		}
-		return 0;
-	}
 	pthread_mutex_lock(&lb->lock);
 	if ((size_t)off >= lb->len)
 		logbuf_refresh(fs, lb, 0);
 	if ((size_t)off < lb->len) {
-		/* Copy: another thread may replace the buffer after unlock. */
 		*n = lb->len - (size_t)off < size ? lb->len - (size_t)off : size;
-		if (!(*tofree = malloc(*n ? *n : 1))) {
+		if (!(*out = malloc(*n ? *n : 1))) {
 			pthread_mutex_unlock(&lb->lock);
 			*n = 0;
 			return -ENOMEM;
 		}
-		memcpy(*tofree, lb->data + off, *n);
-		*out = *tofree;
+		memcpy(*out, lb->data + off, *n);
 	}
 	pthread_mutex_unlock(&lb->lock);
 	return 0;
 }
 
-off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino)
+/* The current size of a log with open handles (refreshed when stale), or
+ * -1 when no handle of ino is open. */
+static off_t live_size(struct podfs *fs, fuse_ino_t ino)
 {
 	struct logbuf *lb = logbuf_find(ino, NULL);
 	off_t size;
@@ -662,4 +650,70 @@ off_t snapshot_live_size(struct podfs *fs, fuse_ino_t ino)
 	pthread_mutex_unlock(&lb->lock);
 	logbuf_put(lb);
 	return size;
+}
+
+off_t snapshot_size(fuse_ino_t ino, const struct pfs_path *p)
+{
+	char *text;
+	off_t n;
+
+	if (p->kind == PK_META_STATUS && (text = snapshot_mount_status(podfs))) {
+		n = (off_t)strlen(text);
+		free(text);
+		return n;
+	}
+	if (p->kind == PK_LOG && (n = live_size(podfs, ino)) >= 0)
+		return n;
+	return tree_size(ino);
+}
+
+/* ---- the file handle ---- */
+
+static void snap_read(fuse_req_t req, struct handle *hd, size_t size, off_t off, int flags)
+{
+	struct snapshot *s = (struct snapshot *)hd;
+	char *copy;
+	size_t n;
+	int rc;
+
+	(void)flags;
+	if (!s->log) {
+		handle_reply_slice(req, s->data, s->len, off, size);
+		return;
+	}
+	if ((rc = log_read(podfs, s->log, off, size, &copy, &n)))
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, copy, n);
+	free(copy);
+}
+
+static void snap_destroy(struct handle *hd)
+{
+	snapshot_free((struct snapshot *)hd);
+}
+
+static const struct handle_ops snapshot_ops = {
+	.name = "snapshot",
+	.read = snap_read,
+	.destroy = snap_destroy,
+};
+
+void snapshot_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
+		   struct fuse_file_info *fi)
+{
+	struct snapshot *s;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if ((rc = snapshot_get(podfs, ino, p, &s))) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (!s->log)
+		tree_set_size(ino, (off_t)s->len);
+	handle_reply_open(req, &s->hd, &snapshot_ops, fi);
 }

@@ -13,20 +13,22 @@
 
 #define NBUCKETS 4096
 
+/* Every field of every node, and the tables, are guarded by `lock`, a
+ * leaf: nothing else is locked under it (docs/locking.md). */
 struct node {
-	fuse_ino_t ino;
-	uint64_t nlookup;
-	off_t size;
-	char *key;
-	struct pfs_path path;
-	struct node *next_key, *next_ino;
+	fuse_ino_t ino;			/* fixed */
+	uint64_t nlookup;		/* (lock) */
+	off_t size;			/* (lock) */
+	char *key;			/* fixed: pfs_format of path */
+	struct pfs_path path;		/* fixed */
+	struct node *next_key, *next_ino;	/* (lock) */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct node *by_key[NBUCKETS], *by_ino[NBUCKETS];
-static struct node root;
-static fuse_ino_t next_ino = FUSE_ROOT_ID + 1;
-static size_t count;
+static struct node *by_key[NBUCKETS], *by_ino[NBUCKETS];	/* (lock) */
+static struct node root;		/* path set before mounting, then fixed */
+static fuse_ino_t next_ino = FUSE_ROOT_ID + 1;	/* (lock) never reused */
+static size_t count;			/* (lock) */
 
 static unsigned hash_str(const char *s)
 {

@@ -26,7 +26,14 @@
  * credential it sent: if the credential changed since, retry with the new
  * one; else drop the plugin's cached credential (or re-read tokenFile at
  * once) and retry if that can change anything.  Generations keep a burst
- * of 401s from many threads down to one plugin run. */
+ * of 401s from many threads down to one plugin run.
+ *
+ * Also here, because they ride on every request the same way: the
+ * Impersonate-* headers; no credential at all to a plain http:// server
+ * (kubectl 1.32 sends none); the oidc provider's id-token, refreshed by
+ * oidc.c when it expires; and auth_observe, the record of what the server
+ * last said of the credential (401, TLS failure) for .podfs/status and the
+ * one log line per failing operation. */
 #include "stream/auth.h"
 
 #include <errno.h>
@@ -36,11 +43,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "stream/credplugin.h"
 #include "stream/log.h"
+#include "stream/oidc.h"
 
 #define AUTH_TOKEN_RECHECK 5		/* seconds between tokenFile stat()s */
 #define AUTH_MAX_TOKEN	(64u << 10)
@@ -57,12 +66,15 @@ struct auth {
 	struct curl_slist *connect_to;
 	struct kc_blob ca, cert, key;
 	char *basic;		/* "Basic <b64>" */
+	struct curl_slist *imp;	/* Impersonate-* header lines */
+	int plain_http;		/* http:// server: no credential is sent */
 
 	pthread_mutex_t mu;	/* guards the token fields below */
 	int recheck;		/* seconds between tokenFile stat()s */
 	char *token;
 	char *token_file;
 	time_t checked;		/* last stat() of token_file */
+	int tf_missing;		/* its last stat() failed (warned once) */
 	struct timespec mtime;
 	off_t size;
 	ino_t ino;
@@ -73,6 +85,7 @@ struct auth {
 	/* exec plugin (immutable after auth_new) */
 	struct kc_exec *exec;
 	char *exec_info;	/* KUBERNETES_EXEC_INFO */
+	char *exec_info_tty;	/* the same with spec.interactive true */
 	long exec_timeout_ms;
 	/* its cached result, under mu */
 	pthread_cond_t cv;
@@ -82,6 +95,15 @@ struct auth {
 	struct cred_result x;
 	int x_err;		/* -errno of the last failed run */
 	char x_msg[512];
+	int starting;		/* the identity check at mount is running */
+	long interactive_ms;	/* > 0: plugins may use the terminal (start-up) */
+
+	/* oidc auth-provider (under mu) */
+	struct kc_oidc *oidc;
+
+	/* what the server last said of the credential, for .podfs/status */
+	enum auth_state state;
+	char state_msg[512];
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -201,6 +223,55 @@ out:
 	return rc;
 }
 
+/* One header line per impersonation field, as client-go's
+ * ImpersonatingRoundTripper writes them: Impersonate-User, -Uid, one
+ * Impersonate-Group per group, Impersonate-Extra-<key> per value (the key
+ * percent-encoded where a header name may not carry it). */
+static int imp_headers(struct auth *a, const struct kc_impersonate *imp)
+{
+	char line[8192];
+
+	if (!imp->user)
+		return 0;
+	snprintf(line, sizeof(line), "Impersonate-User: %s", imp->user);
+	if (!(a->imp = curl_slist_append(NULL, line)))
+		return -1;
+	if (imp->uid) {
+		snprintf(line, sizeof(line), "Impersonate-Uid: %s", imp->uid);
+		if (!curl_slist_append(a->imp, line))
+			return -1;
+	}
+	for (size_t i = 0; i < imp->nextra; i++) {
+		const struct kc_extra *x = &imp->extra[i];
+		int n = snprintf(line, sizeof(line), x->key ? "Impersonate-Extra-" : "Impersonate-Group");
+
+		for (const char *k = x->key; k && *k && n < (int)sizeof(line) - 4; k++)
+			n += snprintf(line + n, sizeof(line) - n,
+				      strchr("!#$&'*+-.^_`|~", *k) || (*k >= '0' && *k <= '9') ||
+				      (*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z')
+				      ? "%c" : "%%%02X", (unsigned char)*k);
+		snprintf(line + n, sizeof(line) - n, ": %s", x->value);
+		if (!curl_slist_append(a->imp, line))
+			return -1;
+	}
+	return 0;
+}
+
+/* proxy-url socks5://: kubectl's dialer lets the proxy resolve the server's
+ * name, which is curl's socks5h://. */
+static int socks5_hostname(struct auth *a)
+{
+	char *p;
+
+	if (!a->proxy || strncasecmp(a->proxy, "socks5://", 9))
+		return 0;
+	if (asprintf(&p, "socks5h://%s", a->proxy + 9) < 0)
+		return -1;
+	free(a->proxy);
+	a->proxy = p;
+	return 0;
+}
+
 struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen)
 {
 	struct auth *a;
@@ -233,6 +304,7 @@ struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen)
 	a->token = xstrdup(kc->token);
 	a->token_file = xstrdup(kc->token_file);
 	a->insecure = kc->insecure;
+	a->plain_http = !strncasecmp(kc->server, "http://", 7);
 	if (!a->server || !a->user || !a->context || !a->ns ||
 	    (kc->proxy_url && !a->proxy) || (kc->token && !a->token) ||
 	    (kc->token_file && !a->token_file) ||
@@ -267,9 +339,16 @@ struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen)
 	}
 	if (kc->exec && !a->token && !a->token_file && !a->basic && !a->cert.len) {
 		if (!(a->exec = credplugin_exec_dup(kc->exec)) ||
-		    !(a->exec_info = credplugin_exec_info(kc)))
+		    !(a->exec_info = credplugin_exec_info(kc, 0)) ||
+		    !(a->exec_info_tty = credplugin_exec_info(kc, 1)))
 			goto oom;
 	}
+	if ((kc->oidc && !(a->oidc = kc_oidc_dup(kc->oidc))) || imp_headers(a, &kc->imp) < 0 ||
+	    socks5_hostname(a) < 0)
+		goto oom;
+	if (a->plain_http && (a->token || a->token_file || a->basic || a->exec || a->oidc))
+		pwarn("the server of cluster %s is plain http://: podfs sends no credential "
+		      "there, as kubectl does (use https:// to authenticate)", a->server);
 	if (a->insecure)
 		pwarn("TLS verification is off for cluster %s (insecure-skip-tls-verify): "
 		      "the server's identity is not checked", a->server);
@@ -301,6 +380,9 @@ void auth_free(struct auth *a)
 	free(a->token_file);
 	credplugin_exec_free(a->exec);
 	free(a->exec_info);
+	free(a->exec_info_tty);
+	kc_oidc_free(a->oidc);
+	curl_slist_free_all(a->imp);
 	cred_result_free(&a->x);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
@@ -322,9 +404,15 @@ static void token_refresh_locked(struct auth *a, int force)
 		return;
 	a->checked = now;
 	if (stat(a->token_file, &st) < 0) {
-		pwarn("tokenFile %s: %s (keeping the previous token)", a->token_file, strerror(errno));
+		/* once per outage: with `token` as the fallback (client-go's
+		 * rule) a file that never appears is a normal setup */
+		if (!a->tf_missing)
+			pwarn("tokenFile %s: %s (keeping the previous token)", a->token_file,
+			      strerror(errno));
+		a->tf_missing = 1;
 		return;
 	}
+	a->tf_missing = 0;
 	if (!force && a->token && st.st_mtim.tv_sec == a->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == a->mtime.tv_nsec && st.st_size == a->size && st.st_ino == a->ino)
 		return;
@@ -365,6 +453,12 @@ static void token_refresh_locked(struct auth *a, int force)
 	pinfo("tokenFile %s re-read", a->token_file);
 }
 
+static void set_state_locked(struct auth *a, enum auth_state st, const char *msg)
+{
+	a->state = st;
+	snprintf(a->state_msg, sizeof(a->state_msg), "%s", msg ? msg : "");
+}
+
 static int x_fresh(const struct auth *a)
 {
 	return a->x_valid && (!a->x.expiry || time(NULL) < a->x.expiry);
@@ -379,7 +473,7 @@ static int exec_ensure_locked(struct auth *a)
 	struct cred_result r;
 	char msg[sizeof(a->x_msg)];
 	long timeout;
-	int rc;
+	int rc, interactive;
 
 	for (;;) {
 		if (x_fresh(a))
@@ -396,10 +490,13 @@ static int exec_ensure_locked(struct auth *a)
 			continue;
 		}
 		a->running = 1;
-		timeout = a->exec_timeout_ms;
+		interactive = a->interactive_ms > 0 && credplugin_can_interact(a->exec);
+		timeout = interactive ? a->interactive_ms : a->exec_timeout_ms;
 		pthread_mutex_unlock(&a->mu);
-		pdebug("running exec plugin %s", a->exec->command);
-		rc = credplugin_run(a->exec, a->exec_info, timeout, &r, msg, sizeof(msg));
+		pdebug("running exec plugin %s%s", a->exec->command,
+		       interactive ? " with the terminal" : "");
+		rc = credplugin_run(a->exec, interactive ? a->exec_info_tty : a->exec_info,
+				    timeout, interactive, &r, msg, sizeof(msg));
 		pthread_mutex_lock(&a->mu);
 		a->running = 0;
 		a->runs++;
@@ -419,21 +516,67 @@ static int exec_ensure_locked(struct auth *a)
 			a->x_err = rc;
 			snprintf(a->x_msg, sizeof(a->x_msg), "%s", msg);
 			snprintf(a->lasterr, sizeof(a->lasterr), "%s", msg);
-			pwarn("%s", msg);
+			set_state_locked(a, AUTH_PLUGIN_ERROR, msg);
+			if (!a->starting)	/* at start-up the caller says it */
+				pwarn("%s", msg);
 		}
 		pthread_cond_broadcast(&a->cv);
 		return rc;
 	}
 }
 
-/* The credential of the next request, with a->mu held: refreshes tokenFile
- * or the plugin as needed. */
+/* The oidc id-token, refreshed when it has expired, with a->mu held (the
+ * issuer round trip is short and every caller needs its result). */
+static int oidc_ensure_locked(struct auth *a)
+{
+	struct kc_oidc *o = a->oidc;
+	char *id, *rt, err[512];
+	int fresh = oidc_token_fresh(o->id_token, time(NULL)), rc;
+
+	if (fresh > 0)
+		return 0;
+	if (fresh < 0 && o->id_token) {
+		snprintf(a->lasterr, sizeof(a->lasterr), "the oidc id-token of user %s is not a "
+			 "JWT (client-go refuses it too)", a->user);
+		set_state_locked(a, AUTH_PLUGIN_ERROR, a->lasterr);
+		return -EACCES;
+	}
+	pinfo("the oidc id-token of user %s has expired: refreshing it at %s", a->user, o->issuer);
+	rc = oidc_refresh(o, a->exec_timeout_ms, &id, &rt, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(a->lasterr, sizeof(a->lasterr), "%s", err);
+		set_state_locked(a, AUTH_PLUGIN_ERROR, err);
+		if (!a->starting)
+			pwarn("%s", err);
+		return rc;
+	}
+	str_wipe(&o->id_token);
+	o->id_token = id;
+	if (rt) {
+		str_wipe(&o->refresh_token);
+		o->refresh_token = rt;
+	}
+	a->gen++;
+	/* as client-go's persister: the new tokens go back into the file
+	 * that defines the user; a failed write is not fatal */
+	if (kc_persist_oidc(o->file, o->user, o->id_token, rt, err, sizeof(err)) < 0)
+		pwarn("oidc: the refreshed id-token could not be saved: %s", err);
+	return 0;
+}
+
+/* The credential of the next request, with a->mu held: refreshes tokenFile,
+ * the OIDC id-token or the plugin as needed.  Over plain http:// none is
+ * sent, so none is fetched. */
 static int cred_locked(struct auth *a)
 {
-	token_refresh_locked(a, 0);
-	if (a->token || a->basic || !a->exec)
+	if (a->plain_http)
 		return 0;
-	return exec_ensure_locked(a);
+	token_refresh_locked(a, 0);
+	if (a->token || a->basic)
+		return 0;
+	if (a->oidc)
+		return oidc_ensure_locked(a);
+	return a->exec ? exec_ensure_locked(a) : 0;
 }
 
 /* The header for the current credential into buf, with a->mu held. */
@@ -442,8 +585,12 @@ static int header_locked(struct auth *a, char *buf, size_t len)
 	int n = 0;
 
 	buf[0] = 0;
+	if (a->plain_http)
+		return 0;
 	if (a->token)
 		n = snprintf(buf, len, "Authorization: Bearer %s", a->token);
+	else if (a->oidc && a->oidc->id_token)
+		n = snprintf(buf, len, "Authorization: Bearer %s", a->oidc->id_token);
 	else if (a->basic)
 		n = snprintf(buf, len, "Authorization: %s", a->basic);
 	else if (a->exec && a->x_valid && a->x.token)
@@ -541,6 +688,13 @@ int auth_apply_gen(struct auth *a, CURL *h, struct curl_slist **hdrs, unsigned *
 			return -ENOMEM;
 		*hdrs = n;
 	}
+	for (struct curl_slist *i = a->imp; i; i = i->next) {
+		struct curl_slist *n = curl_slist_append(*hdrs, i->data);
+
+		if (!n)
+			return -ENOMEM;
+		*hdrs = n;
+	}
 	if (a->use_sni) {
 		struct curl_slist *n;
 		snprintf(line, sizeof(line), "Host: %s", a->host);
@@ -610,3 +764,68 @@ const char *auth_base_url(const struct auth *a) { return a->base_url; }
 const char *auth_host(const struct auth *a) { return a->host; }
 const char *auth_prefix(const struct auth *a) { return a->prefix; }
 int auth_has_proxy(const struct auth *a) { return a->proxy != NULL; }
+
+/* curl results that mean the TLS handshake or a certificate failed. */
+static int tls_failure(CURLcode cc)
+{
+	return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
+	       cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM ||
+	       cc == CURLE_SSL_ISSUER_ERROR;
+}
+
+void auth_observe(struct auth *a, const char *what, CURLcode cc, long code, const char *msg)
+{
+	enum auth_state st;
+	int quiet;
+
+	if (code == 401)
+		st = AUTH_UNAUTHORIZED;
+	else if (code > 0)
+		st = AUTH_OK;
+	else if (tls_failure(cc))
+		st = AUTH_TLS_ERROR;
+	else
+		return;		/* unreachable, timed out: says nothing of the credential */
+	pthread_mutex_lock(&a->mu);
+	set_state_locked(a, st, msg);
+	quiet = a->starting;
+	pthread_mutex_unlock(&a->mu);
+	if (quiet)
+		return;
+	if (st == AUTH_UNAUTHORIZED)
+		pwarn("%s: the API server refused the credential of user %s (401 Unauthorized): %s",
+		      what, a->user[0] ? a->user : "(none)", msg && msg[0] ? msg : "Unauthorized");
+	else if (st == AUTH_TLS_ERROR)
+		pwarn("%s: TLS with %s failed: %s", what, a->server, msg && msg[0] ? msg : "");
+}
+
+enum auth_state auth_state(struct auth *a, char *msg, size_t len)
+{
+	enum auth_state st;
+
+	pthread_mutex_lock(&a->mu);
+	st = a->state;
+	if (len)
+		snprintf(msg, len, "%s", a->state_msg);
+	pthread_mutex_unlock(&a->mu);
+	return st;
+}
+
+const char *auth_state_name(enum auth_state s)
+{
+	switch (s) {
+	case AUTH_OK: return "ok";
+	case AUTH_UNAUTHORIZED: return "unauthorized";
+	case AUTH_TLS_ERROR: return "tls error";
+	case AUTH_PLUGIN_ERROR: return "no credential";
+	default: return "unknown";
+	}
+}
+
+void auth_set_starting(struct auth *a, int starting, long interactive_ms)
+{
+	pthread_mutex_lock(&a->mu);
+	a->starting = starting;
+	a->interactive_ms = starting && interactive_ms > 0 ? interactive_ms : 0;
+	pthread_mutex_unlock(&a->mu);
+}

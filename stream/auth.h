@@ -11,6 +11,15 @@
 
 struct auth;
 
+/* What the API server last said of the credential (auth_observe). */
+enum auth_state {
+	AUTH_UNKNOWN,		/* no answer yet */
+	AUTH_OK,		/* an HTTP answer other than 401 */
+	AUTH_UNAUTHORIZED,	/* 401: the credential was refused */
+	AUTH_TLS_ERROR,		/* the server's certificate failed, or ours */
+	AUTH_PLUGIN_ERROR,	/* no credential: the exec plugin or OIDC refresh failed */
+};
+
 /* Copies what it needs from kc.  Warns (once) when TLS verification is off.
  * NULL with a message in err on failure. */
 struct auth *auth_new(const struct kc_config *kc, char *err, size_t errlen);
@@ -54,6 +63,23 @@ int auth_refresh(struct auth *a, unsigned gen);
 /* Why the last credential fetch failed (an exec plugin's error), for
  * messages when auth_apply returned an error. */
 int auth_error(struct auth *a, char *buf, size_t len);
+
+/* Record the outcome of one request (after its retries) that reached the
+ * transport: curl's result and the HTTP status (0 when none).  A 401, a
+ * TLS failure or a refused credential logs one warning line naming `what`
+ * (a path, never a credential). */
+void auth_observe(struct auth *a, const char *what, CURLcode cc, long code, const char *msg);
+
+/* The last state and its message (the server's or curl's words). */
+enum auth_state auth_state(struct auth *a, char *msg, size_t len);
+const char *auth_state_name(enum auth_state s);
+
+/* The start-up phase (the identity check at mount): refusals are not
+ * logged by auth_observe, the caller reports them; and with
+ * interactive_ms > 0 (stdin is a terminal) exec plugins whose
+ * interactiveMode allows it run with the terminal and that deadline
+ * instead of the REST one.  auth_set_starting(a, 0, 0) ends it. */
+void auth_set_starting(struct auth *a, int starting, long interactive_ms);
 
 /* Deadline of one exec plugin run (rest_new sets it to the REST timeout). */
 void auth_set_exec_timeout(struct auth *a, long timeout_ms);

@@ -44,9 +44,11 @@ struct cache {
 	struct rest *rest;
 	long ttl_ms, timeout_ms;
 	char *fallback_ns;
+	/* Guards slots; never held across a REST call or the observer (a
+	 * fetch drops it and waiters sleep on `done`), so it is a leaf. */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
-	struct slot slots[CACHE_SLOTS];
+	struct slot slots[CACHE_SLOTS];	/* (lock) */
 	void (*observer)(void *ud, int err, const char *msg);
 	void *observer_ud;
 };
@@ -131,20 +133,6 @@ int pod_has_port(const struct pod_info *p, int port)
 	return 0;
 }
 
-time_t k8s_time(const char *s)
-{
-	struct tm tm;
-	const char *end;
-
-	if (!s)
-		return 0;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!end)
-		return 0;
-	return timegm(&tm);
-}
-
 /* A name from the server becomes a directory entry, so it must be one
  * component that the kernel accepts and that cannot climb the tree.  The
  * API server validates names, but podfs must not trust it to: anything
@@ -220,8 +208,12 @@ int pod_info_from_json(const cJSON *pod, struct pod_info *out)
 		return -EINVAL;
 	if (!(out->name = strdup(name->valuestring)))
 		return -ENOMEM;
-	if (cJSON_IsString(ts))
-		out->created = k8s_time(ts->valuestring);
+	if (cJSON_IsString(ts)) {
+		int64_t sec;
+		int32_t ns;
+
+		out->created = k8s_time_parse(ts->valuestring, &sec, &ns) ? 0 : (time_t)sec;
+	}
 	if (add_containers(cJSON_GetObjectItemCaseSensitive(spec, "containers"), out) ||
 	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "initContainers"), out) ||
 	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "ephemeralContainers"), out)) {
@@ -484,7 +476,11 @@ static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msgle
 {
 	struct collector col = { .pods = 0 };
 	struct name_list *l;
-	int rc = list_all(c, "/api/v1/namespaces", &col, msg, msglen);
+	char path[32];
+	int rc;
+
+	k8s_path(path, sizeof(path), NULL, NULL, 0, NULL);
+	rc = list_all(c, path, &col, msg, msglen);
 
 	if (rc == -EACCES && c->fallback_ns) {
 		/* Namespaced users often may not list namespaces: show the
@@ -524,13 +520,10 @@ static int fetch_pods(struct cache *c, const char *ns, void **out, char *msg,
 	struct collector col = { .pods = 1 };
 	struct pod_list *l;
 	char base[256];
-	char *esc = url_escape(ns);
 	int rc;
 
-	if (!esc)
-		return -ENOMEM;
-	snprintf(base, sizeof(base), "/api/v1/namespaces/%s/pods", esc);
-	free(esc);
+	if (k8s_path(base, sizeof(base), ns, NULL, 0, NULL) < 0)
+		return -ENAMETOOLONG;
 	rc = list_all(c, base, &col, msg, msglen);
 	if (rc < 0) {
 		collector_reset(&col);

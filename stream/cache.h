@@ -75,7 +75,6 @@ void pod_info_clear(struct pod_info *p);
  * a JSON object, or -errno.  Pure; exposed for fuzzing. */
 int cache_parse_page(const char *p, size_t n, int pods, size_t *count,
 		     char **cont);
-time_t k8s_time(const char *rfc3339);
 
 #include "stream/util.h"
 

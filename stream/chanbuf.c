@@ -36,6 +36,9 @@ struct cb_reader {
 	int close_waits;		/* reader_close is waiting: it frees */
 };
 
+/* Every field but the constants (cap, broadcast, ring's address) is
+ * guarded by mu, a leaf: callbacks are collected under it and run after
+ * it is released. */
 struct chanbuf {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* a callback finished */

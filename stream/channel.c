@@ -23,30 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stream/k8s.h"
 #include "stream/log.h"
 
 enum { K_NONE, K_DATA, K_STATUS, K_SIGNAL, K_IGNORE, K_PREFIX, K_PERR };
 
 /* ---- Status decoding ---- */
 
-/* Copies text into a fixed field: control bytes become '?', and a cut
- * never splits a UTF-8 sequence. */
-static void copy_text(char *dst, size_t cap, const char *src, size_t n)
-{
-	size_t i, k = 0;
-
-	if (n > cap - 1) {
-		n = cap - 1;
-		/* back off continuation bytes so the cut is on a boundary */
-		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-		dst[k++] = (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f ? '?' : (char)c;
-	}
-	dst[k] = 0;
-}
 
 static const char *json_str(const cJSON *o, const char *key)
 {
@@ -85,13 +68,13 @@ int k8s_status_parse(const char *p, size_t n, struct k8s_status *st)
 	root = n ? cJSON_ParseWithLength(p, n) : NULL;
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		copy_text(st->message, sizeof(st->message), p ? p : "", n);
+		k8s_text(st->message, sizeof(st->message), p ? p : "", n, K8S_TEXT_MULTILINE);
 		return -1;
 	}
 	if ((s = json_str(root, "reason")))
-		copy_text(st->reason, sizeof(st->reason), s, strlen(s));
+		k8s_text(st->reason, sizeof(st->reason), s, strlen(s), K8S_TEXT_MULTILINE);
 	if ((s = json_str(root, "message")))
-		copy_text(st->message, sizeof(st->message), s, strlen(s));
+		k8s_text(st->message, sizeof(st->message), s, strlen(s), K8S_TEXT_MULTILINE);
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "code");
 	if (cJSON_IsNumber(code) && code->valuedouble >= 0 && code->valuedouble < 1000)
 		st->code = (int)code->valuedouble;
@@ -119,7 +102,7 @@ int k8s_status_parse(const char *p, size_t n, struct k8s_status *st)
 	}
 	if (st->kind == K8S_FAILURE && !st->message[0]) {
 		/* no message: keep the raw text so the user sees something */
-		copy_text(st->message, sizeof(st->message), p, n);
+		k8s_text(st->message, sizeof(st->message), p, n, K8S_TEXT_MULTILINE);
 	}
 out:
 	cJSON_Delete(root);

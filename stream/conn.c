@@ -23,8 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "stream/k8s.h"
 #include "stream/log.h"
 
 #define HEAD_MAX	(64u << 10)
@@ -186,19 +189,12 @@ const char *http_head_get(const struct http_head *h, const char *name, char *buf
 
 /* ---------------------------------------------------------------- I/O */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Wait for the socket until the deadline: 1 ready, 0 timed out. */
 static int wait_fd(curl_socket_t fd, short ev, long deadline)
 {
 	for (;;) {
-		long left = deadline - now_ms();
+		long left = deadline - (long)mono_ms();
 		struct pollfd p = { .fd = fd, .events = ev };
 		int r;
 
@@ -292,7 +288,7 @@ static void read_error_body(struct conn *c, struct http_head *head, long deadlin
 	char v[64], te[64];
 	size_t len = 0, want = ERRBODY_MAX, plen = 0;
 	int chunked;
-	long d2 = now_ms() + ERRBODY_WAIT_MS;
+	long d2 = (long)mono_ms() + ERRBODY_WAIT_MS;
 
 	if (!body)
 		return;
@@ -332,56 +328,24 @@ static void read_error_body(struct conn *c, struct http_head *head, long deadlin
 	free(body);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
 
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static struct conn *open_once(struct rest *r, const char *path, const char *extra_headers,
-			      long deadline, struct http_head *head, int *perr, char *err,
-			      size_t errlen, unsigned *gen)
+/* TCP, proxy tunnel and TLS with the REST settings; the credential
+ * headers go to *hdrs.  0 or -errno with the reason in err. */
+static int connect_raw(struct conn *c, struct auth *a, long deadline, unsigned *gen,
+		       struct curl_slist **hdrs, CURLcode *ccp, char *err, size_t errlen)
 {
-	struct auth *a = rest_auth(r);
-	struct conn *c = calloc(1, sizeof(*c));
-	struct curl_slist *hdrs = NULL;
-	char errbuf[CURL_ERROR_SIZE] = "", *req = NULL, *buf = NULL, herr[160];
-	size_t reqlen = 0, len = 0, used = 0;
-	FILE *m = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long left = deadline - (long)mono_ms();
 	CURLcode cc;
-	long left;
 	int rc;
 
-	memset(head, 0, sizeof(*head));
-	if (err && errlen)
-		err[0] = 0;
-	*perr = 0;
-	if (!c || !(c->h = curl_easy_init())) {
-		free(c);
-		*perr = -ENOMEM;
-		set_err(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (!path || path[0] != '/' || strpbrk(path, " \r\n")) {
-		rc = -EINVAL;
-		set_err(err, errlen, "bad request path");
-		goto fail;
-	}
-	if ((rc = auth_apply_gen(a, c->h, &hdrs, gen)) < 0) {
+	if ((rc = auth_apply_gen(a, c->h, hdrs, gen)) < 0) {
 		if (rc != -ENOMEM && rc != -EINVAL && err && errlen)
 			auth_error(a, err, errlen);	/* the exec plugin's reason */
 		else
-			set_err(err, errlen, "cannot set up TLS and credentials");
-		goto fail;
+			msg_set(err, errlen, "cannot set up TLS and credentials");
+		return rc;
 	}
-	left = deadline - now_ms();
 	curl_easy_setopt(c->h, CURLOPT_URL, auth_base_url(a));
 	curl_easy_setopt(c->h, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -391,94 +355,132 @@ static struct conn *open_once(struct rest *r, const char *path, const char *extr
 	curl_easy_setopt(c->h, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (auth_has_proxy(a))
 		curl_easy_setopt(c->h, CURLOPT_HTTPPROXYTUNNEL, 1L);
-	cc = curl_easy_perform(c->h);
+	*ccp = cc = curl_easy_perform(c->h);
+	curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, NULL);	/* errbuf goes out of scope */
 	if (cc != CURLE_OK) {
-		rc = curl_code_errno(cc);
-		set_err(err, errlen, "connect to %s: %s", auth_server(a),
+		msg_set(err, errlen, "connect to %s: %s", auth_server(a),
 			errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		goto fail;
+		return curl_code_errno(cc);
 	}
 	if (curl_easy_getinfo(c->h, CURLINFO_ACTIVESOCKET, &c->fd) != CURLE_OK ||
 	    c->fd == CURL_SOCKET_BAD) {
-		rc = -EIO;
-		set_err(err, errlen, "connect to %s: no socket", auth_server(a));
-		goto fail;
+		msg_set(err, errlen, "connect to %s: no socket", auth_server(a));
+		return -EIO;
 	}
+	return 0;
+}
 
-	/* the request head; the Host line is ours, auth's Host line (for REST
-	 * with tls-server-name) is skipped */
-	m = open_memstream(&req, &reqlen);
-	if (!m) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+/* The request head; the Host line is ours, auth's Host line (for REST
+ * with tls-server-name) is skipped.  The head carries the credential, so
+ * its copy is wiped. */
+static int send_request(struct conn *c, struct auth *a, const char *path,
+			const struct curl_slist *hdrs, const char *extra_headers, long deadline,
+			char *err, size_t errlen)
+{
+	char *req = NULL;
+	size_t reqlen = 0;
+	FILE *m = open_memstream(&req, &reqlen);
+	int rc;
+
+	if (!m)
+		return -ENOMEM;
 	fprintf(m, "GET %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: podfs/0.1\r\n",
 		auth_prefix(a), path, auth_host(a));
-	for (struct curl_slist *s = hdrs; s; s = s->next)
+	for (const struct curl_slist *s = hdrs; s; s = s->next)
 		if (strncasecmp(s->data, "Host:", 5))
 			fprintf(m, "%s\r\n", s->data);
 	if (extra_headers)
 		fputs(extra_headers, m);
 	fputs("\r\n", m);
 	if (fclose(m) != 0) {
-		m = NULL;
-		rc = -ENOMEM;
-		goto fail;
+		free(req);
+		return -ENOMEM;
 	}
-	m = NULL;
 	rc = send_all(c, req, reqlen, deadline);
-	OPENSSL_cleanse(req, reqlen);	/* it carried the credential */
+	OPENSSL_cleanse(req, reqlen);
 	free(req);
-	req = NULL;
-	if (rc < 0) {
-		set_err(err, errlen, "sending the request to %s %s", auth_server(a),
+	if (rc < 0)
+		msg_set(err, errlen, "sending the request to %s %s", auth_server(a),
 			rc == -ETIMEDOUT ? "timed out" : "failed");
-		goto fail;
-	}
+	return rc;
+}
 
-	/* the response head */
-	buf = malloc(HEAD_MAX + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
+/* Read up to the end of the response head into head; bytes past it stay
+ * in c->pend.  0 or -errno with the reason in err. */
+static int read_head(struct conn *c, struct auth *a, long deadline, struct http_head *head,
+		     char *err, size_t errlen)
+{
+	char *buf = malloc(HEAD_MAX + 1), herr[160];
+	size_t len = 0, used = 0;
+	int rc = 0, pr = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (pr == 0) {
 		ssize_t got = recv_some(c, buf + len, HEAD_MAX - len, deadline);
-		int pr;
 
-		if (got == 0) {
-			rc = -ECONNRESET;
-			set_err(err, errlen, "%s closed the connection %s", auth_server(a),
-				len ? "in the middle of the response head" : "without a reply");
-			goto fail;
-		}
-		if (got < 0) {
-			rc = (int)got;
-			set_err(err, errlen, "reading the response head from %s %s", auth_server(a),
-				rc == -ETIMEDOUT ? "timed out" : "failed");
-			goto fail;
+		if (got <= 0) {
+			rc = got == 0 ? -ECONNRESET : (int)got;
+			if (got == 0)
+				msg_set(err, errlen, "%s closed the connection %s", auth_server(a),
+					len ? "in the middle of the response head" : "without a reply");
+			else
+				msg_set(err, errlen, "reading the response head from %s %s",
+					auth_server(a), rc == -ETIMEDOUT ? "timed out" : "failed");
+			break;
 		}
 		len += (size_t)got;
 		pr = http_head_parse(buf, len, head, &used, herr, sizeof(herr));
 		if (pr < 0) {
 			rc = -EPROTO;
-			set_err(err, errlen, "bad reply from %s: %s", auth_server(a), herr);
-			goto fail;
+			msg_set(err, errlen, "bad reply from %s: %s", auth_server(a), herr);
 		}
-		if (pr == 1)
-			break;
 	}
-	if (len > used) {
-		c->pend = malloc(len - used);
-		if (!c->pend) {
+	if (pr == 1 && len > used) {
+		if ((c->pend = malloc(len - used))) {
+			memcpy(c->pend, buf + used, len - used);
+			c->pend_len = len - used;
+		} else {
 			rc = -ENOMEM;
-			goto fail;
 		}
-		memcpy(c->pend, buf + used, len - used);
-		c->pend_len = len - used;
 	}
 	free(buf);
+	return rc;
+}
+
+static struct conn *open_once(struct rest *r, const char *path, const char *extra_headers,
+			      long deadline, struct http_head *head, int *perr, char *err,
+			      size_t errlen, unsigned *gen, CURLcode *ccp)
+{
+	struct auth *a = rest_auth(r);
+	struct conn *c = calloc(1, sizeof(*c));
+	struct curl_slist *hdrs = NULL;
+	int rc;
+
+	memset(head, 0, sizeof(*head));
+	if (err && errlen)
+		err[0] = 0;
+	*perr = 0;
+	if (!c || !(c->h = curl_easy_init())) {
+		free(c);
+		*perr = -ENOMEM;
+		msg_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!path || path[0] != '/' || strpbrk(path, " \r\n")) {
+		rc = -EINVAL;
+		msg_set(err, errlen, "bad request path");
+	} else if (!(rc = connect_raw(c, a, deadline, gen, &hdrs, ccp, err, errlen)) &&
+		   !(rc = send_request(c, a, path, hdrs, extra_headers, deadline, err, errlen))) {
+		rc = read_head(c, a, deadline, head, err, errlen);
+	}
 	curl_slist_free_all(hdrs);
+	if (rc < 0) {
+		http_head_free(head);
+		conn_close(c);
+		*perr = rc;
+		return NULL;
+	}
 	if (head->code != 101 && (head->code < 200 || head->code >= 300)) {
 		read_error_body(c, head, deadline, err, errlen);
 		if (err && errlen && !err[0])
@@ -486,37 +488,27 @@ static struct conn *open_once(struct rest *r, const char *path, const char *extr
 				 head->code == 403 ? " (no body)" : "");
 	}
 	return c;
-fail:
-	if (m)
-		fclose(m);
-	if (req) {
-		OPENSSL_cleanse(req, reqlen);
-		free(req);
-	}
-	free(buf);
-	curl_slist_free_all(hdrs);
-	http_head_free(head);
-	conn_close(c);
-	*perr = rc;
-	return NULL;
 }
 
 struct conn *conn_open(struct rest *r, const char *path, const char *extra_headers,
 		       long timeout_ms, struct http_head *head, int *perr, char *err,
 		       size_t errlen)
 {
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : rest_timeout_ms(r));
+	long deadline = (long)mono_ms() + (timeout_ms > 0 ? timeout_ms : rest_timeout_ms(r));
 	unsigned gen = 0;
-	struct conn *c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen);
+	CURLcode cc = CURLE_COULDNT_CONNECT;	/* until a connection was tried */
+	struct conn *c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen,
+				   &cc);
 
 	/* a refused credential (also on a WebSocket upgrade): refresh it and
 	 * try once more, within the same deadline */
-	if (c && head->code == 401 && auth_refresh(rest_auth(r), gen) && now_ms() < deadline) {
+	if (c && head->code == 401 && auth_refresh(rest_auth(r), gen) && (long)mono_ms() < deadline) {
 		pdebug("GET %s: HTTP 401, retrying with a fresh credential", path);
 		conn_close(c);
 		http_head_free(head);
-		c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen);
+		c = open_once(r, path, extra_headers, deadline, head, perr, err, errlen, &gen, &cc);
 	}
+	auth_observe(rest_auth(r), path, cc, c ? head->code : 0, err ? err : "");
 	return c;
 }
 
@@ -544,6 +536,11 @@ ssize_t conn_recv(struct conn *c, void *buf, size_t n)
 		}
 		return (ssize_t)k;
 	}
+	if (!c->h) {	/* conn_from_fd */
+		ssize_t r = recv(c->fd, buf, n, 0);
+
+		return r >= 0 ? r : errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
 	cc = curl_easy_recv(c->h, buf, n, &got);
 	if (cc == CURLE_AGAIN)
 		return -EAGAIN;
@@ -559,6 +556,11 @@ ssize_t conn_send(struct conn *c, const void *buf, size_t n)
 
 	if (!n)
 		return 0;
+	if (!c->h) {	/* conn_from_fd */
+		ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
+
+		return r >= 0 ? r : errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -EPIPE;
+	}
 	cc = curl_easy_send(c->h, buf, n, &sent);
 	if (cc == CURLE_AGAIN)
 		return -EAGAIN;
@@ -572,12 +574,23 @@ int conn_pending(struct conn *c)
 	return c->pend_len > (size_t)0x7fffffff ? 0x7fffffff : (int)c->pend_len;
 }
 
+struct conn *conn_from_fd(int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->fd = fd;
+	return c;
+}
+
 void conn_close(struct conn *c)
 {
 	if (!c)
 		return;
 	if (c->h)
 		curl_easy_cleanup(c->h);
+	else
+		close(c->fd);
 	free(c->pend);
 	free(c);
 }
@@ -648,12 +661,12 @@ struct conn *ws_connect(struct rest *r, const char *path, const char *protocols,
 		chosen[0] = 0;
 	if (offered && strpbrk(protocols, "\r\n")) {
 		*perr = -EINVAL;
-		set_err(err, errlen, "bad protocol list");
+		msg_set(err, errlen, "bad protocol list");
 		return NULL;
 	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
 		*perr = -EIO;
-		set_err(err, errlen, "no randomness for the WebSocket key");
+		msg_set(err, errlen, "no randomness for the WebSocket key");
 		return NULL;
 	}
 	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
@@ -674,55 +687,55 @@ struct conn *ws_connect(struct rest *r, const char *path, const char *protocols,
 
 		snprintf(msg, sizeof(msg), "%s", err && errlen ? err : "");
 		if (head.code == 403 && strstr(msg, "(no body)"))
-			set_err(err, errlen, "upgrade refused: %s with no body: the server accepts "
+			msg_set(err, errlen, "upgrade refused: %s with no body: the server accepts "
 				"none of the offered subprotocols (%s)", head.status_line,
 				offered ? protocols : "none offered");
 		else
-			set_err(err, errlen, "upgrade refused: HTTP %d: %s", head.code, msg);
+			msg_set(err, errlen, "upgrade refused: HTTP %d: %s", head.code, msg);
 		*perr = -(e ? e : EPROTO);
 		goto fail;
 	}
 	*perr = -EPROTO;
 	if (!http_head_get(&head, "Upgrade", v, sizeof(v))) {
-		set_err(err, errlen, "upgrade failed: the 101 reply has no Upgrade header");
+		msg_set(err, errlen, "upgrade failed: the 101 reply has no Upgrade header");
 		goto fail;
 	}
 	if (strcasecmp(v, "websocket")) {
-		set_err(err, errlen, "upgrade failed: Upgrade header is \"%.100s\", expected \"websocket\"", v);
+		msg_set(err, errlen, "upgrade failed: Upgrade header is \"%.100s\", expected \"websocket\"", v);
 		goto fail;
 	}
 	if (!http_head_get(&head, "Connection", v, sizeof(v))) {
-		set_err(err, errlen, "upgrade failed: the 101 reply has no Connection header");
+		msg_set(err, errlen, "upgrade failed: the 101 reply has no Connection header");
 		goto fail;
 	}
 	if (!has_token(v, "upgrade")) {
-		set_err(err, errlen, "upgrade failed: Connection header \"%.100s\" lacks \"upgrade\"", v);
+		msg_set(err, errlen, "upgrade failed: Connection header \"%.100s\" lacks \"upgrade\"", v);
 		goto fail;
 	}
 	ws_accept_for_key(key, want);
 	if (!http_head_get(&head, "Sec-WebSocket-Accept", v, sizeof(v))) {
-		set_err(err, errlen, "upgrade failed: the 101 reply has no Sec-WebSocket-Accept header");
+		msg_set(err, errlen, "upgrade failed: the 101 reply has no Sec-WebSocket-Accept header");
 		goto fail;
 	}
 	if (strcmp(v, want)) {
-		set_err(err, errlen, "upgrade failed: Sec-WebSocket-Accept \"%.100s\" does not match "
+		msg_set(err, errlen, "upgrade failed: Sec-WebSocket-Accept \"%.100s\" does not match "
 			"our key (expected \"%s\")", v, want);
 		goto fail;
 	}
 	if (!http_head_get(&head, "Sec-WebSocket-Protocol", v, sizeof(v))) {
 		if (offered) {
-			set_err(err, errlen, "upgrade failed: the server sent no Sec-WebSocket-Protocol "
+			msg_set(err, errlen, "upgrade failed: the server sent no Sec-WebSocket-Protocol "
 				"header (offered: %s)", protocols);
 			goto fail;
 		}
 	} else if (!v[0]) {
 		if (offered) {
-			set_err(err, errlen, "upgrade failed: the server sent an empty "
+			msg_set(err, errlen, "upgrade failed: the server sent an empty "
 				"Sec-WebSocket-Protocol header (offered: %s)", protocols);
 			goto fail;
 		}
 	} else if (!offered || !ws_protocol_offered(protocols, v)) {
-		set_err(err, errlen, "upgrade failed: the server chose subprotocol \"%.100s\", "
+		msg_set(err, errlen, "upgrade failed: the server chose subprotocol \"%.100s\", "
 			"which was not offered (offered: %s)", v, offered ? protocols : "none");
 		goto fail;
 	} else if (chosen && chosen_len) {

@@ -45,6 +45,9 @@ ssize_t conn_send(struct conn *c, const void *buf, size_t n);
  * poll() cannot see them, so callers drain until -EAGAIN. */
 int conn_pending(struct conn *c);
 void conn_close(struct conn *c);
+/* Test seam: a conn over an already connected non-blocking socket (a
+ * socketpair end), without TLS; conn_close closes fd. */
+struct conn *conn_from_fd(int fd);
 
 /* WebSocket upgrade over conn_open: sends the key, version 13 and
  * `protocols` ("v5.channel.k8s.io, v4.channel.k8s.io") as one header line;

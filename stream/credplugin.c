@@ -25,50 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stream/k8s.h"
+#include "stream/log.h"
+
 extern char **environ;
 
 #define CP_MAX_OUT	(1u << 20)	/* an ExecCredential is a few KiB */
 #define CP_MAX_ERR	4096		/* only its first line is used */
 #define CP_MAX_ENV	4096
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* One line of text for a message: control bytes become spaces. */
-static void flatten(const char *s, size_t n, char *out, size_t cap)
-{
-	size_t k = 0;
-
-	while (n && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	for (size_t i = 0; i < n && k + 1 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[k++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	while (k && out[k - 1] == ' ')
-		k--;
-	out[k] = 0;
-}
 
 void cred_result_free(struct cred_result *r)
 {
@@ -145,7 +109,12 @@ struct kc_exec *credplugin_exec_dup(const struct kc_exec *x)
 	return d;
 }
 
-char *credplugin_exec_info(const struct kc_config *kc)
+int credplugin_can_interact(const struct kc_exec *x)
+{
+	return x->interactive != KC_INTERACTIVE_NEVER;
+}
+
+char *credplugin_exec_info(const struct kc_config *kc, int interactive)
 {
 	const struct kc_exec *x = kc->exec;
 	cJSON *root = cJSON_CreateObject(), *spec, *cl;
@@ -158,7 +127,7 @@ char *credplugin_exec_info(const struct kc_config *kc)
 	spec = cJSON_AddObjectToObject(root, "spec");
 	if (!spec)
 		goto out;
-	cJSON_AddBoolToObject(spec, "interactive", 0);	/* a daemon has no terminal */
+	cJSON_AddBoolToObject(spec, "interactive", interactive);
 	if (x->provide_cluster_info) {
 		if (!(cl = cJSON_AddObjectToObject(spec, "cluster")))
 			goto out;
@@ -191,41 +160,16 @@ out:
 	return out;
 }
 
-time_t credplugin_parse_time(const char *s)
+/* The expiry as time_t; -1 when it is not an RFC 3339 time. */
+static int expiry_of(const char *s, time_t *t)
 {
-	struct tm tm;
-	const char *p;
-	long off = 0;
-	time_t t;
+	int64_t sec;
+	int32_t ns;
 
-	if (!s)
+	if (!s || k8s_time_parse(s, &sec, &ns) < 0)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
-			return -1;
-		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p)
-		return -1;
-	t = timegm(&tm);
-	return t == (time_t)-1 ? -1 : t - off;
+	*t = (time_t)sec;
+	return 0;
 }
 
 static int pem_field(const cJSON *st, const char *name, struct kc_blob *b)
@@ -251,32 +195,32 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 
 	memset(out, 0, sizeof(*out));
 	if (!j || !cJSON_IsObject(j)) {
-		set_err(err, errlen, "its output is not an ExecCredential (not a JSON object)");
+		msg_set(err, errlen, "its output is not an ExecCredential (not a JSON object)");
 		goto out;
 	}
 	kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
 	ver = cJSON_GetObjectItemCaseSensitive(j, "apiVersion");
 	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ExecCredential")) {
-		set_err(err, errlen, "its output is not an ExecCredential (kind \"%.60s\")",
+		msg_set(err, errlen, "its output is not an ExecCredential (kind \"%.60s\")",
 			cJSON_IsString(kind) ? kind->valuestring : "");
 		goto out;
 	}
 	if (!cJSON_IsString(ver) || strcmp(ver->valuestring, api_version)) {
-		set_err(err, errlen, "the plugin is configured to use API version %s, "
+		msg_set(err, errlen, "the plugin is configured to use API version %s, "
 			"it returned version \"%.80s\"", api_version,
 			cJSON_IsString(ver) ? ver->valuestring : "");
 		goto out;
 	}
 	st = cJSON_GetObjectItemCaseSensitive(j, "status");
 	if (!cJSON_IsObject(st)) {
-		set_err(err, errlen, "the plugin didn't return a status field");
+		msg_set(err, errlen, "the plugin didn't return a status field");
 		goto out;
 	}
 	tok = cJSON_GetObjectItemCaseSensitive(st, "token");
 	if (cJSON_IsString(tok) && tok->valuestring[0]) {
 		for (const char *c = tok->valuestring; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-				set_err(err, errlen, "the plugin returned a token with control characters");
+				msg_set(err, errlen, "the plugin returned a token with control characters");
 				goto out;
 			}
 		if (!(out->token = strdup(tok->valuestring)))
@@ -285,25 +229,25 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 	rcert = pem_field(st, "clientCertificateData", &out->cert);
 	rkey = pem_field(st, "clientKeyData", &out->key);
 	if (rcert < 0 || rkey < 0) {
-		set_err(err, errlen, "the plugin returned clientCertificateData or clientKeyData "
+		msg_set(err, errlen, "the plugin returned clientCertificateData or clientKeyData "
 			"that is not PEM");
 		goto out;
 	}
 	if (rcert != rkey) {
-		set_err(err, errlen, "the plugin returned %s without %s",
+		msg_set(err, errlen, "the plugin returned %s without %s",
 			rcert ? "clientCertificateData" : "clientKeyData",
 			rcert ? "clientKeyData" : "clientCertificateData");
 		goto out;
 	}
 	if (!out->token && !rcert) {
-		set_err(err, errlen, "the plugin didn't return a token or cert/key pair");
+		msg_set(err, errlen, "the plugin didn't return a token or cert/key pair");
 		goto out;
 	}
 	exp = cJSON_GetObjectItemCaseSensitive(st, "expirationTimestamp");
 	if (exp && !cJSON_IsNull(exp)) {
-		if (!cJSON_IsString(exp) || (out->expiry = credplugin_parse_time(exp->valuestring)) == -1) {
+		if (!cJSON_IsString(exp) || expiry_of(exp->valuestring, &out->expiry) < 0) {
 			out->expiry = 0;
-			set_err(err, errlen, "the plugin returned an expirationTimestamp that is not "
+			msg_set(err, errlen, "the plugin returned an expirationTimestamp that is not "
 				"RFC 3339");
 			goto out;
 		}
@@ -314,7 +258,7 @@ int credplugin_parse(const char *buf, size_t len, const char *api_version,
 	goto out;
 oom:
 	rc = -ENOMEM;
-	set_err(err, errlen, "out of memory");
+	msg_set(err, errlen, "out of memory");
 out:
 	if (rc < 0)
 		cred_result_free(out);
@@ -369,48 +313,44 @@ static void free_env(char **e)
 	free(e);
 }
 
-int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
-		   struct cred_result *out, char *err, size_t errlen)
+/* The first line of the plugin's stderr that is not blank (aws-cli starts
+ * its message with an empty line), on one line. */
+static void first_line(const char *buf, size_t len, char *line, size_t n)
 {
-	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
-	char **argv = NULL, **envp = NULL, *obuf = NULL, ebuf[CP_MAX_ERR + 1], line[256];
-	size_t olen = 0, elen = 0;
+	const char *p = buf, *end = buf + len;
+
+	line[0] = 0;
+	while (p < end && !line[0]) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		k8s_text(line, n, p, k, K8S_TEXT_LINE);
+		if (strspn(line, " \t\r") == strlen(line))
+			line[0] = 0;
+		p += k + 1;
+	}
+}
+
+/* posix_spawnp the plugin: stdout to op1, stderr to ep1 (or, interactive,
+ * our terminal's stdin and stderr), descriptors above 2 closed, signals
+ * reset.  0 or an errno. */
+static int spawn(const struct kc_exec *x, char **argv, char **envp, int op1, int ep1,
+		 int interactive, pid_t *pid)
+{
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, dfl;
-	pid_t pid = -1;
-	int oopen = 1, eopen = 1, too_big = 0, timed_out = 0;
+	int sr;
 
-	memset(out, 0, sizeof(*out));
-	if (err && errlen)
-		err[0] = 0;
-	if (x->interactive == KC_INTERACTIVE_ALWAYS) {
-		set_err(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
-			"but podfs runs without one: run the plugin once in a shell so it can cache "
-			"a credential, or configure a non-interactive login", x->command);
-		return -EACCES;
-	}
-	argv = calloc(x->nargs + 2, sizeof(char *));
-	obuf = malloc(CP_MAX_OUT + 1);
-	envp = build_env(x, exec_info);
-	if (!argv || !obuf || !envp) {
-		set_err(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto out;
-	}
-	argv[0] = x->command;
-	for (size_t i = 0; i < x->nargs; i++)
-		argv[i + 1] = x->args[i];
-	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		set_err(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
-		rc = -errno;
-		goto out;
-	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+	/* interactive (a device-code login at start-up): the terminal's
+	 * stdin and stderr, as client-go gives them; else /dev/null and a
+	 * pipe whose first line explains a failure */
+	if (!interactive)
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, op1, 1);
+	if (!interactive)
+		posix_spawn_file_actions_adddup2(&fa, ep1, 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 	/* FUSE and socket descriptors of other threads are not the plugin's */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -424,38 +364,38 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	sigaddset(&dfl, SIGHUP);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
+	/* its own process group, killed as one; an interactive plugin stays
+	 * in ours, the terminal's foreground group, or reading it stops it */
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETPGROUP);
-	sr = posix_spawnp(&pid, x->command, &fa, &at, argv, envp);
+				 (interactive ? 0 : POSIX_SPAWN_SETPGROUP));
+	sr = posix_spawnp(pid, x->command, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
-	close(op[1]);
-	close(ep[1]);
-	op[1] = ep[1] = -1;
-	if (sr != 0) {
-		pid = -1;
-		if (sr == ENOENT) {
-			char hint[512] = "";
-			if (x->install_hint)
-				flatten(x->install_hint, strlen(x->install_hint), hint, sizeof(hint));
-			set_err(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
-				hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
-		} else {
-			set_err(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
-				strerror(sr));
-		}
-		goto out;
-	}
+	return sr;
+}
+
+/* What the plugin printed, read until both pipes close, the deadline
+ * passes or stdout grows too big. */
+struct output {
+	char *obuf;		/* CP_MAX_OUT + 1 bytes */
+	size_t olen, elen;
+	char ebuf[CP_MAX_ERR + 1];
+	int too_big, timed_out;
+};
+
+static void collect(int ofd, int efd, long deadline, struct output *o)
+{
+	int oopen = 1, eopen = efd >= 0;
 
 	while (oopen || eopen) {
-		struct pollfd p[2] = { { .fd = oopen ? op[0] : -1, .events = POLLIN },
-				       { .fd = eopen ? ep[0] : -1, .events = POLLIN } };
-		long left = deadline - now_ms();
+		struct pollfd p[2] = { { .fd = oopen ? ofd : -1, .events = POLLIN },
+				       { .fd = eopen ? efd : -1, .events = POLLIN } };
+		long left = deadline - (long)mono_ms();
 		char tmp[4096];
 
 		if (left <= 0) {
-			timed_out = 1;
+			o->timed_out = 1;
 			break;
 		}
 		if (poll(p, 2, (int)(left > 1000 ? 1000 : left)) < 0) {
@@ -464,61 +404,118 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 			break;
 		}
 		if (oopen && p[0].revents) {
-			ssize_t n = read(op[0], tmp, sizeof(tmp));
+			ssize_t n = read(ofd, tmp, sizeof(tmp));
 			if (n <= 0 && !(n < 0 && errno == EINTR)) {
 				oopen = 0;
 			} else if (n > 0) {
-				if (olen + (size_t)n > CP_MAX_OUT) {
-					too_big = 1;
+				if (o->olen + (size_t)n > CP_MAX_OUT) {
+					o->too_big = 1;
 					break;
 				}
-				memcpy(obuf + olen, tmp, (size_t)n);
-				olen += (size_t)n;
+				memcpy(o->obuf + o->olen, tmp, (size_t)n);
+				o->olen += (size_t)n;
 			}
 		}
 		if (eopen && p[1].revents) {
-			ssize_t n = read(ep[0], tmp, sizeof(tmp));
+			ssize_t n = read(efd, tmp, sizeof(tmp));
 			if (n <= 0 && !(n < 0 && errno == EINTR)) {
 				eopen = 0;
-			} else if (n > 0 && elen < CP_MAX_ERR) {
-				size_t c = (size_t)n < CP_MAX_ERR - elen ? (size_t)n : CP_MAX_ERR - elen;
-				memcpy(ebuf + elen, tmp, c);
-				elen += c;
+			} else if (n > 0 && o->elen < CP_MAX_ERR) {
+				size_t c = (size_t)n < CP_MAX_ERR - o->elen ? (size_t)n : CP_MAX_ERR - o->elen;
+				memcpy(o->ebuf + o->elen, tmp, c);
+				o->elen += c;
 			}
 		}
 	}
+}
+
+int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
+		   int interactive, struct cred_result *out, char *err, size_t errlen)
+{
+	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -EACCES, st = 0, sr, done = 0;
+	long deadline = (long)mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+	char **argv = NULL, **envp = NULL, line[256];
+	struct output o = { 0 };
+	pid_t pid = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = 0;
+	if (x->interactive == KC_INTERACTIVE_ALWAYS && !interactive) {
+		msg_set(err, errlen, "exec plugin \"%s\" needs a terminal (interactiveMode: Always), "
+			"but podfs runs without one: run the plugin once in a shell so it can cache "
+			"a credential, or configure a non-interactive login", x->command);
+		return -EACCES;
+	}
+	argv = calloc(x->nargs + 2, sizeof(char *));
+	o.obuf = malloc(CP_MAX_OUT + 1);
+	envp = build_env(x, exec_info);
+	if (!argv || !o.obuf || !envp) {
+		msg_set(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	argv[0] = x->command;
+	for (size_t i = 0; i < x->nargs; i++)
+		argv[i + 1] = x->args[i];
+	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		msg_set(err, errlen, "exec plugin \"%s\": pipe: %s", x->command, strerror(errno));
+		rc = -errno;
+		goto out;
+	}
+	sr = spawn(x, argv, envp, op[1], ep[1], interactive, &pid);
+	close(op[1]);
+	close(ep[1]);
+	op[1] = ep[1] = -1;
+	if (interactive) {
+		close(ep[0]);	/* nothing will come: stderr is the terminal's */
+		ep[0] = -1;
+	}
+	if (sr != 0) {
+		pid = -1;
+		if (sr == ENOENT) {
+			char hint[512] = "";
+			if (x->install_hint)
+				k8s_text(hint, sizeof(hint), x->install_hint, strlen(x->install_hint), K8S_TEXT_LINE);
+			msg_set(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
+				hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
+		} else {
+			msg_set(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
+				strerror(sr));
+		}
+		goto out;
+	}
+
+	collect(op[0], ep[0], deadline, &o);
 	/* the pipes are closed; the plugin may still be on its way out */
-	while (!timed_out && !too_big) {
+	while (!o.timed_out && !o.too_big) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 		if (w == pid || (w < 0 && errno != EINTR)) {
 			done = w == pid ? 1 : -1;	/* -1: SIGCHLD ignored, status unknown */
 			break;
 		}
-		if (now_ms() >= deadline) {
-			timed_out = 1;
+		if ((long)mono_ms() >= deadline) {
+			o.timed_out = 1;
 			break;
 		}
 		usleep(5000);
 	}
 	if (!done) {
-		kill(-pid, SIGKILL);
+		if (!interactive)
+			kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 	}
 	pid = -1;
-	ebuf[elen] = 0;
-	{
-		char *nl = strchr(ebuf, '\n');
-		flatten(ebuf, nl ? (size_t)(nl - ebuf) : elen, line, sizeof(line));
-	}
-	if (timed_out) {
+	first_line(o.ebuf, o.elen, line, sizeof(line));
+	if (o.timed_out) {
 		rc = -ETIMEDOUT;
-		set_err(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
+		msg_set(err, errlen, "exec plugin \"%s\" did not finish within %ld ms%s%s", x->command,
 			timeout_ms, line[0] ? ": " : "", line);
 		goto out;
 	}
-	if (too_big) {
-		set_err(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
+	if (o.too_big) {
+		msg_set(err, errlen, "exec plugin \"%s\" printed more than %u KiB", x->command,
 			CP_MAX_OUT >> 10);
 		goto out;
 	}
@@ -528,19 +525,20 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(st));
 		else
 			snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(st));
-		set_err(err, errlen, "exec plugin \"%s\" failed (%s)%s%s", x->command, how,
+		msg_set(err, errlen, "exec plugin \"%s\" failed (%s)%s%s", x->command, how,
 			line[0] ? ": " : "", line);
 		goto out;
 	}
 	{
 		char why[300];
-		rc = credplugin_parse(obuf, olen, x->api_version, out, why, sizeof(why));
+		rc = credplugin_parse(o.obuf, o.olen, x->api_version, out, why, sizeof(why));
 		if (rc < 0)
-			set_err(err, errlen, "exec plugin \"%s\": %s", x->command, why);
+			msg_set(err, errlen, "exec plugin \"%s\": %s", x->command, why);
 	}
 out:
 	if (pid > 0) {
-		kill(-pid, SIGKILL);
+		if (!interactive)
+			kill(-pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
 	for (int i = 0; i < 2; i++) {
@@ -549,11 +547,11 @@ out:
 		if (ep[i] >= 0)
 			close(ep[i]);
 	}
-	if (obuf) {
-		OPENSSL_cleanse(obuf, olen);
-		free(obuf);
+	if (o.obuf) {
+		OPENSSL_cleanse(o.obuf, o.olen);
+		free(o.obuf);
 	}
-	OPENSSL_cleanse(ebuf, sizeof(ebuf));
+	OPENSSL_cleanse(o.ebuf, sizeof(o.ebuf));
 	free(argv);
 	free_env(envp);
 	return rc;

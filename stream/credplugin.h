@@ -22,25 +22,26 @@ struct kc_exec *credplugin_exec_dup(const struct kc_exec *x);
 void credplugin_exec_free(struct kc_exec *x);
 
 /* The KUBERNETES_EXEC_INFO value: an ExecCredential with spec.interactive
- * false and, with provideClusterInfo, spec.cluster built from kc.  NULL on
- * out of memory. */
-char *credplugin_exec_info(const struct kc_config *kc);
+ * as given and, with provideClusterInfo, spec.cluster built from kc.  NULL
+ * on out of memory. */
+char *credplugin_exec_info(const struct kc_config *kc, int interactive);
+
+/* May the plugin be run with the terminal (interactiveMode not Never)? */
+int credplugin_can_interact(const struct kc_exec *x);
 
 /* Run the plugin once: stdin /dev/null, its own process group, killed
  * when timeout_ms passes.  0 and *out filled, or -errno with one line in
  * err (-ETIMEDOUT for the deadline, -EACCES for anything else: no
  * credential is a permission problem to the user).  err never carries the
- * plugin's stdout; it may carry the first line of its stderr. */
+ * plugin's stdout; it may carry the first non-blank line of its stderr.
+ * interactive: stdin and stderr are ours (the terminal), the plugin stays
+ * in our process group, and interactiveMode Always is allowed. */
 int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
-		   struct cred_result *out, char *err, size_t errlen);
+		   int interactive, struct cred_result *out, char *err, size_t errlen);
 
 /* Decode the plugin's stdout (exposed for tests). */
 int credplugin_parse(const char *buf, size_t len, const char *api_version,
 		     struct cred_result *out, char *err, size_t errlen);
-
-/* RFC 3339 ("2026-01-01T00:00:00Z", fractions and offsets allowed) to a
- * time_t; -1 when malformed. */
-time_t credplugin_parse_time(const char *s);
 
 void cred_result_free(struct cred_result *r);
 

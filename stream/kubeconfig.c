@@ -1,17 +1,20 @@
-/* kubeconfig loading.  Each file of the KUBECONFIG list is parsed with
- * libyaml's event API into a small document tree (bounded in size and
- * depth, aliases shared rather than copied so "billion laughs" cannot blow
- * up memory), the files are merged the way kubectl merges them (first file
- * that defines a name wins the whole entry, first current-context wins),
- * and one context is resolved into a kc_config: server, TLS material read
- * and decoded, credentials checked the way client-go checks them.  Every
- * error is one line "<file>: <field path>: <problem>" and never quotes a
- * secret value. */
+/* kubeconfig loading.  Each file of the KUBECONFIG list is parsed into a
+ * document tree (ytree.c, which reads YAML as kubectl's go-yaml does), every
+ * entry is checked against the fields and types of client-go's structs (a
+ * name twice in one list is an error), the files are merged the way kubectl
+ * merges them (first file that defines a name wins the whole entry, first
+ * current-context wins), and one context is resolved into a kc_config:
+ * server, TLS material read and decoded, credentials, impersonation and the
+ * oidc provider checked the way client-go checks them.  Every error is one
+ * line "<file>: <field path>: <problem>" and never quotes a secret value.
+ * The write-back of refreshed OIDC tokens lives here too, as it edits the
+ * same files with the same tree. */
 #include "stream/kubeconfig.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,221 +26,17 @@
 #include <yaml.h>
 
 #include "stream/credplugin.h"
+#include "stream/ytree.h"
 
 #define KC_MAX_FILE	(16u << 20)	/* a kubeconfig larger than this is not one */
 #define KC_MAX_PEM	(1u << 20)	/* certificate / key files */
 #define KC_MAX_TOKEN	(64u << 10)
-#define KC_MAX_DEPTH	64
-#define KC_MAX_NODES	200000
+#define KC_MAX_DEPTH	YT_MAX_DEPTH
 #define KC_MAX_FILES	64
 #define KC_MAX_ARGS	256	/* exec args / env entries */
 #define KC_SA_DIR	"/var/run/secrets/kubernetes.io/serviceaccount"
 #define KC_EXEC_V1	"client.authentication.k8s.io/v1"
 #define KC_EXEC_V1BETA1	"client.authentication.k8s.io/v1beta1"
-
-/* ---------------------------------------------------------------- tree */
-
-enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
-
-struct ynode {
-	enum ytype type;
-	char *val;		/* scalar text */
-	size_t n;		/* children: maps hold key,value pairs (2n slots) */
-	size_t cap;
-	struct ynode **kids;
-	char *anchor;
-	int line;
-};
-
-/* All nodes of one document live in an arena so aliases can point at an
- * anchored node without ownership questions. */
-struct ydoc {
-	struct ynode **all;
-	size_t nall, capall;
-	struct ynode *root;
-};
-
-static struct ynode *ynew(struct ydoc *d, enum ytype t, int line)
-{
-	struct ynode *n;
-
-	if (d->nall >= KC_MAX_NODES)
-		return NULL;
-	if (d->nall == d->capall) {
-		size_t nc = d->capall ? d->capall * 2 : 64;
-		struct ynode **p = realloc(d->all, nc * sizeof(*p));
-		if (!p)
-			return NULL;
-		d->all = p;
-		d->capall = nc;
-	}
-	n = calloc(1, sizeof(*n));
-	if (!n)
-		return NULL;
-	n->type = t;
-	n->line = line;
-	d->all[d->nall++] = n;
-	return n;
-}
-
-static int yadd(struct ynode *parent, struct ynode *kid)
-{
-	if (parent->n == parent->cap) {
-		size_t nc = parent->cap ? parent->cap * 2 : 8;
-		struct ynode **p = realloc(parent->kids, nc * sizeof(*p));
-		if (!p)
-			return -1;
-		parent->kids = p;
-		parent->cap = nc;
-	}
-	parent->kids[parent->n++] = kid;
-	return 0;
-}
-
-static void ydoc_free(struct ydoc *d)
-{
-	for (size_t i = 0; i < d->nall; i++) {
-		free(d->all[i]->val);
-		free(d->all[i]->kids);
-		free(d->all[i]->anchor);
-		free(d->all[i]);
-	}
-	free(d->all);
-	memset(d, 0, sizeof(*d));
-}
-
-static struct ynode *yfind_anchor(struct ydoc *d, const char *anchor)
-{
-	/* the latest definition of an anchor wins, as in YAML */
-	for (size_t i = d->nall; i-- > 0;)
-		if (d->all[i]->anchor && !strcmp(d->all[i]->anchor, anchor))
-			return d->all[i];
-	return NULL;
-}
-
-/* Parse the first document of buf.  An empty stream gives root == NULL. */
-static int yparse(const char *buf, size_t len, struct ydoc *d, char *err,
-		  size_t errlen)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	struct ynode *stack[KC_MAX_DEPTH + 1];
-	int depth = 0, done = 0, rc = -1, docs = 0;
-
-	memset(d, 0, sizeof(*d));
-	if (!yaml_parser_initialize(&p)) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	while (!done) {
-		struct ynode *n = NULL;
-		int line;
-
-		if (!yaml_parser_parse(&p, &ev)) {
-			snprintf(err, errlen, "not valid YAML: line %lu column %lu: %s",
-				 (unsigned long)p.problem_mark.line + 1,
-				 (unsigned long)p.problem_mark.column + 1,
-				 p.problem ? p.problem : "parse error");
-			goto out;
-		}
-		line = (int)ev.start_mark.line + 1;
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			docs++;
-			break;
-		case YAML_DOCUMENT_END_EVENT:
-			done = 1;	/* only the first document counts */
-			break;
-		case YAML_SCALAR_EVENT:
-			n = ynew(d, Y_SCALAR, line);
-			if (!n || !(n->val = strndup((const char *)ev.data.scalar.value,
-						       ev.data.scalar.length)))
-				goto toobig;
-			if (ev.data.scalar.anchor)
-				n->anchor = strdup((const char *)ev.data.scalar.anchor);
-			break;
-		case YAML_ALIAS_EVENT:
-			n = yfind_anchor(d, (const char *)ev.data.alias.anchor);
-			if (!n) {
-				snprintf(err, errlen, "not valid YAML: line %d: unknown alias", line);
-				yaml_event_delete(&ev);
-				goto out;
-			}
-			break;
-		case YAML_MAPPING_START_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-			if (depth >= KC_MAX_DEPTH) {
-				snprintf(err, errlen, "line %d: nested deeper than %d levels",
-					 line, KC_MAX_DEPTH);
-				yaml_event_delete(&ev);
-				goto out;
-			}
-			n = ynew(d, ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ, line);
-			if (!n)
-				goto toobig;
-			{
-				const yaml_char_t *a = ev.type == YAML_MAPPING_START_EVENT
-					? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor;
-				if (a)
-					n->anchor = strdup((const char *)a);
-			}
-			break;
-		case YAML_MAPPING_END_EVENT:
-		case YAML_SEQUENCE_END_EVENT:
-			if (depth > 0)
-				depth--;
-			break;
-		default:
-			break;
-		}
-		if (n) {
-			if (depth == 0) {
-				if (!d->root)
-					d->root = n;
-			} else if (yadd(stack[depth - 1], n) < 0) {
-				goto toobig;
-			}
-			if ((ev.type == YAML_MAPPING_START_EVENT ||
-			     ev.type == YAML_SEQUENCE_START_EVENT))
-				stack[depth++] = n;
-		}
-		yaml_event_delete(&ev);
-	}
-	(void)docs;
-	rc = 0;
-	goto out;
-toobig:
-	yaml_event_delete(&ev);
-	snprintf(err, errlen, "document too large (more than %d nodes) or out of memory",
-		 KC_MAX_NODES);
-out:
-	yaml_parser_delete(&p);
-	if (rc < 0)
-		ydoc_free(d);
-	return rc;
-}
-
-/* Map lookup; with duplicate keys the first wins. */
-static struct ynode *yget(const struct ynode *m, const char *key)
-{
-	if (!m || m->type != Y_MAP)
-		return NULL;
-	for (size_t i = 0; i + 1 < m->n; i += 2)
-		if (m->kids[i]->type == Y_SCALAR && !strcmp(m->kids[i]->val, key))
-			return m->kids[i + 1];
-	return NULL;
-}
-
-/* A YAML null ("", "~", "null") in a field means "not set". */
-static int yis_null(const struct ynode *n)
-{
-	return !n || (n->type == Y_SCALAR &&
-		      (!n->val[0] || !strcmp(n->val, "~") || !strcasecmp(n->val, "null")));
-}
 
 /* ---------------------------------------------------------------- errors */
 
@@ -381,8 +180,12 @@ static const struct kentry *kfind(const struct kmerged *m, const char *name)
 	return NULL;
 }
 
+static int check_entry(const struct kentry *en, struct kerr *e);
+
 /* Add the entries of one list (clusters/users/contexts) of one file: a
- * name already defined by an earlier file keeps the earlier definition. */
+ * name already defined by an earlier file keeps the earlier definition; a
+ * name twice in one file is an error, as is a field of the wrong type in
+ * any entry, used or not (kubectl decodes every file whole). */
 static int merge_list(struct kmerged *m, const struct kfile *f, const char *list,
 		      const char *inner, struct kerr *e)
 {
@@ -394,18 +197,30 @@ static int merge_list(struct kmerged *m, const struct kfile *f, const char *list
 		return kfail(e, "%s: %s: expected a list", f->path, list);
 	for (size_t i = 0; i < seq->n; i++) {
 		const struct ynode *it = seq->kids[i], *name, *body;
+		const struct kentry *prev;
+		struct kentry cand;
 
 		if (it->type != Y_MAP)
 			return kfail(e, "%s: %s[%zu]: expected a mapping", f->path, list, i);
 		name = yget(it, "name");
 		if (yis_null(name))
 			return kfail(e, "%s: %s[%zu].name: missing", f->path, list, i);
-		if (name->type != Y_SCALAR)
-			return kfail(e, "%s: %s[%zu].name: expected a string", f->path, list, i);
+		if (name->type != Y_SCALAR || yresolve(name, NULL) != YK_STR)
+			return kfail(e, "%s: %s[%zu].name: expected a string, got %s", f->path, list,
+				     i, ykind_name(name));
 		body = yget(it, inner);
 		if (!yis_null(body) && body->type != Y_MAP)
 			return kfail(e, "%s: %s[%zu].%s: expected a mapping", f->path, list, i, inner);
-		if (kfind(m, name->val))
+		if ((prev = kfind(m, name->val)) && prev->file == f)
+			return kfail(e, "%s: %s[%zu].name: duplicate name \"%s\" in list", f->path,
+				     list, i, name->val);
+		cand = (struct kentry){
+			.name = name->val, .body = yis_null(body) ? NULL : body,
+			.file = f, .list = list, .inner = inner, .index = i,
+		};
+		if (check_entry(&cand, e) < 0)
+			return -1;
+		if (prev)
 			continue;
 		if (m->n == m->cap) {
 			size_t nc = m->cap ? m->cap * 2 : 16;
@@ -415,10 +230,7 @@ static int merge_list(struct kmerged *m, const struct kfile *f, const char *list
 			m->e = p;
 			m->cap = nc;
 		}
-		m->e[m->n++] = (struct kentry){
-			.name = name->val, .body = yis_null(body) ? NULL : body,
-			.file = f, .list = list, .inner = inner, .index = i,
-		};
+		m->e[m->n++] = cand;
 	}
 	return 0;
 }
@@ -487,7 +299,8 @@ static void state_free(struct kc_state *st)
 #define EARG(en) (en)->file->path, (en)->list, (en)->index, (en)->inner
 #define EARG_CL(en) (en)->file->path, (en)->list, (en)->index
 
-/* A string field of an entry: 0 not set, 1 set, -1 wrong type. */
+/* A string field of an entry: 0 not set, 1 set, -1 wrong type (a plain
+ * true or 8080 is a bool or a number to kubectl, which refuses it). */
 static int field_str(const struct kentry *en, const char *key, const char **out,
 		     struct kerr *e)
 {
@@ -496,30 +309,202 @@ static int field_str(const struct kentry *en, const char *key, const char **out,
 	*out = NULL;
 	if (yis_null(n))
 		return 0;
-	if (n->type != Y_SCALAR)
-		return kfail(e, EPFX "%s: expected a string", EARG(en), key);
+	if (n->type != Y_SCALAR || yresolve(n, NULL) != YK_STR)
+		return kfail(e, EPFX "%s: expected a string, got %s", EARG(en), key,
+			     ykind_name(n));
 	*out = n->val;
 	return 1;
 }
 
+/* A boolean field: only a plain YAML 1.1 boolean; "yes" in quotes is a
+ * string, which kubectl refuses as well. */
 static int field_bool(const struct kentry *en, const char *key, int *out,
 		      struct kerr *e)
 {
-	const char *s;
-	int r = field_str(en, key, &s, e);
+	const struct ynode *n = yget(en->body, key);
 
 	*out = 0;
-	if (r <= 0)
-		return r;
-	if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
-		*out = 1;
-	else if (strcasecmp(s, "false") && strcasecmp(s, "no") && strcasecmp(s, "off"))
-		return kfail(e, EPFX "%s: expected true or false", EARG(en), key);
+	if (yis_null(n))
+		return 0;
+	if (n->type != Y_SCALAR || yresolve(n, out) != YK_BOOL)
+		return kfail(e, EPFX "%s: expected true or false, got %s", EARG(en), key,
+			     ykind_name(n));
 	return 1;
 }
 
-/* Decode base64 that may carry whitespace and line breaks.  Padding is
- * required (Go's StdEncoding); anything outside the alphabet is garbage. */
+static int b64_decode(const char *in, char **out, size_t *outlen);
+
+/* The fields podfs knows of each entry type, with the type kubectl's Go
+ * structs give them (client-go api/v1 Cluster, AuthInfo, Context). */
+enum kf_type {
+	KF_STR, KF_BOOL, KF_B64, KF_STRLIST,
+	KF_EXTRA,	/* map of string lists */
+	KF_STRMAP,	/* map of strings */
+	KF_MAP,		/* with .sub: its fields checked too */
+	KF_MAPLIST,	/* a list of maps with the fields .sub */
+	KF_LIST,
+};
+
+struct kfield {
+	const char *key;
+	enum kf_type type;
+	const struct kfield *sub;	/* KF_MAP, KF_MAPLIST */
+	const char *inner;		/* their path in messages */
+};
+
+#define F(k, t) { k, t, NULL, NULL }
+#define SUB(k, t, sub, inner) { k, t, sub, inner }
+static const struct kfield env_fields[] = {
+	F("name", KF_STR), F("value", KF_STR), F(NULL, KF_STR),
+};
+static const struct kfield exec_fields[] = {
+	F("apiVersion", KF_STR), F("command", KF_STR),
+	F("args", KF_STRLIST),
+	SUB("env", KF_MAPLIST, env_fields, "user.exec.env[]"),
+	F("installHint", KF_STR), F("provideClusterInfo", KF_BOOL),
+	F("interactiveMode", KF_STR), F(NULL, KF_STR),
+};
+static const struct kfield provider_fields[] = {
+	F("name", KF_STR), F("config", KF_STRMAP),
+	F(NULL, KF_STR),
+};
+
+static const struct kfield cluster_fields[] = {
+	F("server", KF_STR), F("tls-server-name", KF_STR),
+	F("insecure-skip-tls-verify", KF_BOOL), F("certificate-authority", KF_STR),
+	F("certificate-authority-data", KF_B64), F("proxy-url", KF_STR),
+	F("disable-compression", KF_BOOL), F("extensions", KF_LIST), F(NULL, KF_STR),
+};
+static const struct kfield user_fields[] = {
+	F("client-certificate", KF_STR), F("client-certificate-data", KF_B64),
+	F("client-key", KF_STR), F("client-key-data", KF_B64), F("token", KF_STR),
+	F("tokenFile", KF_STR), F("as", KF_STR), F("as-uid", KF_STR),
+	F("as-groups", KF_STRLIST), F("as-user-extra", KF_EXTRA), F("username", KF_STR),
+	F("password", KF_STR),
+	SUB("auth-provider", KF_MAP, provider_fields, "user.auth-provider"),
+	SUB("exec", KF_MAP, exec_fields, "user.exec"),
+	F("extensions", KF_LIST), F(NULL, KF_STR),
+};
+static const struct kfield context_fields[] = {
+	F("cluster", KF_STR), F("user", KF_STR), F("namespace", KF_STR),
+	F("extensions", KF_LIST), F(NULL, KF_STR),
+};
+#undef F
+#undef SUB
+
+/* A list of strings (as-groups, and each value of as-user-extra). */
+static int check_strlist(const struct kentry *en, const char *key, const struct ynode *n,
+			 struct kerr *e)
+{
+	if (n->type != Y_SEQ)
+		return kfail(e, EPFX "%s: expected a list of strings, got %s", EARG(en), key,
+			     ykind_name(n));
+	for (size_t i = 0; i < n->n; i++)
+		if (n->kids[i]->type != Y_SCALAR || yresolve(n->kids[i], NULL) != YK_STR)
+			return kfail(e, EPFX "%s[%zu]: expected a string, got %s", EARG(en), key, i,
+				     ykind_name(n->kids[i]));
+	return 0;
+}
+
+static int check_fields(const struct kentry *en, const struct kfield *f, struct kerr *e);
+
+/* The fields of a nested map (exec, auth-provider, an env item). */
+static int check_sub(const struct kentry *en, const struct kfield *f, const struct ynode *n,
+		     struct kerr *e)
+{
+	struct kentry sub = *en;
+
+	if (n->type != Y_MAP)
+		return kfail(e, EPFX "%s: expected a mapping, got %s", EARG(en), f->key,
+			     ykind_name(n));
+	sub.body = n;
+	sub.inner = f->inner;
+	return check_fields(&sub, f->sub, e);
+}
+
+static int check_field(const struct kentry *en, const struct kfield *f, struct kerr *e)
+{
+	const struct ynode *n = yget(en->body, f->key);
+	const char *s;
+	char *dec;
+	size_t len;
+	int b;
+
+	if (yis_null(n))
+		return 0;
+	switch (f->type) {
+	case KF_STR:
+		return field_str(en, f->key, &s, e);
+	case KF_BOOL:
+		return field_bool(en, f->key, &b, e);
+	case KF_B64:
+		if (field_str(en, f->key, &s, e) < 0)
+			return -1;
+		if (b64_decode(s, &dec, &len) < 0)
+			return kfail(e, EPFX "%s: invalid base64", EARG(en), f->key);
+		OPENSSL_cleanse(dec, len);
+		free(dec);
+		return 0;
+	case KF_STRLIST:
+		return check_strlist(en, f->key, n, e);
+	case KF_EXTRA:
+		if (n->type != Y_MAP)
+			return kfail(e, EPFX "%s: expected a mapping of string lists", EARG(en),
+				     f->key);
+		for (size_t i = 0; i + 1 < n->n; i += 2)
+			if (!yis_null(n->kids[i + 1]) &&
+			    check_strlist(en, f->key, n->kids[i + 1], e) < 0)
+				return -1;
+		return 0;
+	case KF_STRMAP:
+		if (n->type != Y_MAP)
+			return kfail(e, EPFX "%s: expected a mapping of strings, got %s", EARG(en),
+				     f->key, ykind_name(n));
+		for (size_t i = 0; i + 1 < n->n; i += 2)
+			if (!yis_null(n->kids[i + 1]) && (n->kids[i + 1]->type != Y_SCALAR ||
+			    yresolve(n->kids[i + 1], NULL) != YK_STR))
+				return kfail(e, EPFX "%s.%s: expected a string, got %s", EARG(en), f->key,
+					     n->kids[i]->type == Y_SCALAR ? n->kids[i]->val : "?",
+					     ykind_name(n->kids[i + 1]));
+		return 0;
+	case KF_MAP:
+		return f->sub ? check_sub(en, f, n, e) : 0;
+	case KF_MAPLIST:
+		if (n->type != Y_SEQ)
+			return kfail(e, EPFX "%s: expected a list, got %s", EARG(en), f->key,
+				     ykind_name(n));
+		for (size_t i = 0; i < n->n; i++)
+			if (check_sub(en, f, n->kids[i], e) < 0)
+				return -1;
+		return 0;
+	case KF_LIST:
+		if (n->type != Y_SEQ)
+			return kfail(e, EPFX "%s: expected a list, got %s", EARG(en), f->key,
+				     ykind_name(n));
+		return 0;
+	}
+	return 0;
+}
+
+static int check_fields(const struct kentry *en, const struct kfield *f, struct kerr *e)
+{
+	for (; f->key; f++)
+		if (check_field(en, f, e) < 0)
+			return -1;
+	return 0;
+}
+
+static int check_entry(const struct kentry *en, struct kerr *e)
+{
+	if (!en->body)
+		return 0;
+	return check_fields(en, !strcmp(en->inner, "cluster") ? cluster_fields :
+			    !strcmp(en->inner, "user") ? user_fields : context_fields, e);
+}
+
+/* Decode base64 as Go's StdEncoding does for a []byte field: line breaks
+ * (CR, LF) are skipped, a space or tab is an error, padding is required,
+ * anything outside the alphabet is garbage. */
 static int b64_decode(const char *in, char **out, size_t *outlen)
 {
 	size_t n = strlen(in), k = 0, pad = 0;
@@ -531,7 +516,7 @@ static int b64_decode(const char *in, char **out, size_t *outlen)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
-		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+		if (c == '\n' || c == '\r')
 			continue;
 		clean[k++] = c;
 	}
@@ -737,17 +722,20 @@ static int parse_exec(const struct kentry *u, const struct ynode *xn, struct kc_
 		      struct kerr *e)
 {
 	struct kc_exec *x = calloc(1, sizeof(*x));
-	const char *cmd, *ver, *hint, *mode, *pci;
+	const char *cmd, *ver, *hint, *mode;
 	const struct ynode *args = yget(xn, "args"), *env = yget(xn, "env");
+	const struct ynode *pci = yget(xn, "provideClusterInfo");
 
 	if (!x)
 		return kfail(e, "out of memory");
 	out->exec = x;
-	if (ystr(xn, "command", &cmd) < 0 || ystr(xn, "apiVersion", &ver) < 0 ||
-	    ystr(xn, "installHint", &hint) < 0 || ystr(xn, "interactiveMode", &mode) < 0 ||
-	    ystr(xn, "provideClusterInfo", &pci) < 0)
-		return kfail(e, EPFX "exec: command, apiVersion, installHint, interactiveMode and "
-			     "provideClusterInfo must be strings", EARG(u));
+	/* the types were checked with the entry (exec_fields) */
+	ystr(xn, "command", &cmd);
+	ystr(xn, "apiVersion", &ver);
+	ystr(xn, "installHint", &hint);
+	ystr(xn, "interactiveMode", &mode);
+	if (!yis_null(pci))
+		yresolve(pci, &x->provide_cluster_info);
 	if (!cmd)
 		return kfail(e, EPFX "exec.command: missing", EARG(u));
 	if (!ver)
@@ -769,12 +757,6 @@ static int parse_exec(const struct kentry *u, const struct ynode *xn, struct kc_
 	} else {
 		return kfail(e, EPFX "exec.interactiveMode: \"%s\" is not one of Never, "
 			     "IfAvailable, Always", EARG(u), mode);
-	}
-	if (pci) {
-		if (!strcasecmp(pci, "true"))
-			x->provide_cluster_info = 1;
-		else if (strcasecmp(pci, "false"))
-			return kfail(e, EPFX "exec.provideClusterInfo: expected true or false", EARG(u));
 	}
 	/* client-go resolves a command with a path separator against the
 	 * kubeconfig's directory; a bare name is looked up in $PATH */
@@ -870,6 +852,146 @@ static int resolve_cluster(const struct kentry *cl, const struct kentry *cx,
 	return 0;
 }
 
+/* token and tokenFile.  tokenFile wins while it can be read; with token
+ * also set, client-go falls back to token while it cannot (auth re-reads
+ * the file the same way). */
+static int resolve_token(const struct kentry *u, const char *tok, const char *tokfile,
+			 struct kc_config *out, struct kerr *e)
+{
+	char *full, *t;
+	size_t len;
+	int err = 0;
+
+	if (tok) {
+		if (!token_ok(tok))
+			return kfail(e, EPFX "token: contains control characters", EARG(u));
+		if (!(out->token = strdup(tok)))
+			return kfail(e, "out of memory");
+	}
+	if (!tokfile)
+		return 0;
+	if (!(full = join_path(u->file->dir, tokfile)))
+		return kfail(e, "out of memory");
+	out->token_file = full;
+	t = read_file(full, KC_MAX_TOKEN, &len, &err);
+	if (!t && out->token)
+		return 0;
+	if (!t)
+		return kfail(e, EPFX "tokenFile: cannot read %s: %s", EARG(u), full,
+			     strerror(err));
+	trim_token(t);
+	if (!t[0] || !token_ok(t)) {
+		free(t);
+		return kfail(e, EPFX "tokenFile: %s is empty or not a token", EARG(u), full);
+	}
+	free(out->token);
+	out->token = t;
+	return 0;
+}
+
+/* as, as-uid, as-groups, as-user-extra (types checked by check_entry);
+ * sent as Impersonate-* headers by auth.  A header value must not carry
+ * control characters; an extra key must be a header-safe token. */
+static int resolve_impersonation(const struct kentry *u, struct kc_config *out,
+				 struct kerr *e)
+{
+	const struct ynode *g = yget(u->body, "as-groups"), *x = yget(u->body, "as-user-extra");
+	const char *as, *uid;
+
+	if (field_str(u, "as", &as, e) < 0 || field_str(u, "as-uid", &uid, e) < 0)
+		return -1;
+	if ((as && !token_ok(as)) || (uid && !token_ok(uid)))
+		return kfail(e, EPFX "as: contains control characters", EARG(u));
+	if ((as && !(out->imp.user = strdup(as))) || (uid && !(out->imp.uid = strdup(uid))))
+		return kfail(e, "out of memory");
+	for (size_t i = 0; !yis_null(g) && i < g->n; i++)
+		if (!token_ok(g->kids[i]->val) ||
+		    kc_imp_add(&out->imp, NULL, g->kids[i]->val) < 0)
+			return kfail(e, EPFX "as-groups[%zu]: not a usable group name", EARG(u), i);
+	for (size_t i = 0; !yis_null(x) && i + 1 < x->n; i += 2) {
+		const struct ynode *k = x->kids[i], *v = x->kids[i + 1];
+
+		if (k->type != Y_SCALAR || !k->val[0] || strpbrk(k->val, " \t\r\n:"))
+			return kfail(e, EPFX "as-user-extra: key \"%s\" is not usable in a header",
+				     EARG(u), k->type == Y_SCALAR ? k->val : "?");
+		for (size_t j = 0; !yis_null(v) && j < v->n; j++)
+			if (!token_ok(v->kids[j]->val) ||
+			    kc_imp_add(&out->imp, k->val, v->kids[j]->val) < 0)
+				return kfail(e, EPFX "as-user-extra.%s[%zu]: not a usable value",
+					     EARG(u), k->val, j);
+	}
+	if (!out->imp.user && (out->imp.uid || out->imp.nextra || out->imp.ngroups))
+		return kfail(e, EPFX "as: missing (as-groups, as-uid and as-user-extra need "
+			     "a user to impersonate)", EARG(u));
+	return 0;
+}
+
+/* auth-provider oidc: client-go's provider, refreshed by auth (oidc.c);
+ * the in-tree gcp and azure providers are gone. */
+static int resolve_oidc(const struct kentry *u, const struct ynode *cfg, struct kc_config *out,
+			struct kerr *e)
+{
+	static const char *const keys[] = { "idp-issuer-url", "client-id", "client-secret",
+					    "id-token", "refresh-token" };
+	const char *v[5];
+	struct kc_oidc *o;
+	struct kentry c = *u;
+
+	c.body = cfg;	/* the config map, for field_str and messages */
+	c.inner = "user.auth-provider.config";
+	for (size_t i = 0; i < 5; i++)
+		if (field_str(&c, keys[i], &v[i], e) < 0)
+			return -1;
+	if (!v[0])
+		return kfail(e, EPFX "idp-issuer-url: missing (client-go's oidc provider "
+			     "needs it to refresh the id-token)", EARG(&c));
+	if (!v[1])
+		return kfail(e, EPFX "client-id: missing", EARG(&c));
+	if (!v[3] && !v[4])
+		return kfail(e, EPFX "id-token: missing, and no refresh-token to get one "
+			     "(log in with kubelogin or your identity provider first)", EARG(&c));
+	if ((v[3] && !token_ok(v[3])) || (v[4] && !token_ok(v[4])))
+		return kfail(e, EPFX "id-token: contains control characters", EARG(&c));
+	if (!(o = out->oidc = calloc(1, sizeof(*o))))
+		return kfail(e, "out of memory");
+	if (!(o->issuer = strdup(v[0])) || !(o->client_id = strdup(v[1])) ||
+	    (v[2] && !(o->client_secret = strdup(v[2]))) ||
+	    (v[3] && !(o->id_token = strdup(v[3]))) ||
+	    (v[4] && !(o->refresh_token = strdup(v[4]))) ||
+	    !(o->file = strdup(u->file->path)) || !(o->user = strdup(u->name)))
+		return kfail(e, "out of memory");
+	return load_pem(&c, "idp-certificate-authority", &o->ca, 0, e) < 0 ? -1 : 0;
+}
+
+static int resolve_auth_provider(const struct kentry *u, const struct ynode *ap,
+				 struct kc_config *out, struct kerr *e)
+{
+	const struct ynode *nm = yget(ap, "name"), *cfg = yget(ap, "config");
+	const char *pname = nm && nm->type == Y_SCALAR ? nm->val : "?";
+
+	if (!(out->auth_provider = strdup(pname)))
+		return kfail(e, "out of memory");
+	if (out->token || out->cert.len || out->username)
+		return 0;	/* static credentials win, as with exec */
+	if (!strcmp(pname, "oidc")) {
+		if (yis_null(cfg) || cfg->type != Y_MAP)
+			return kfail(e, EPFX "auth-provider.config: missing", EARG(u));
+		return resolve_oidc(u, cfg, out, e);
+	}
+	if (!strcmp(pname, "gcp"))
+		return kfail(e, EPFX "auth-provider: the gcp auth plugin has been removed "
+			     "from Kubernetes (1.26): install gke-gcloud-auth-plugin and "
+			     "use it as an exec plugin (gcloud container clusters "
+			     "get-credentials writes such a kubeconfig)", EARG(u));
+	if (!strcmp(pname, "azure"))
+		return kfail(e, EPFX "auth-provider: the azure auth plugin has been removed "
+			     "from Kubernetes (1.26): install kubelogin and run "
+			     "\"kubelogin convert-kubeconfig\" to use it as an exec "
+			     "plugin", EARG(u));
+	return kfail(e, EPFX "auth-provider: provider \"%s\" is not supported "
+		     "(use an exec plugin or a token)", EARG(u), pname);
+}
+
 static int resolve_user(const struct kentry *u, struct kc_config *out, struct kerr *e)
 {
 	const char *tok, *tokfile, *user, *pass;
@@ -898,33 +1020,8 @@ static int resolve_user(const struct kentry *u, struct kc_config *out, struct ke
 			     "(token and username/password)", EARG_CL(u));
 	if (pass && !user)
 		return kfail(e, EPFX "username: missing (password is set)", EARG(u));
-	if (tok) {
-		if (!token_ok(tok))
-			return kfail(e, EPFX "token: contains control characters", EARG(u));
-		if (!(out->token = strdup(tok)))
-			return kfail(e, "out of memory");
-	}
-	if (tokfile) {
-		char *full = join_path(u->file->dir, tokfile), *t;
-		size_t len;
-		int err = 0;
-
-		if (!full)
-			return kfail(e, "out of memory");
-		out->token_file = full;
-		t = read_file(full, KC_MAX_TOKEN, &len, &err);
-		if (!t)
-			return kfail(e, EPFX "tokenFile: cannot read %s: %s", EARG(u), full,
-				     strerror(err));
-		trim_token(t);
-		if (!t[0] || !token_ok(t)) {
-			free(t);
-			return kfail(e, EPFX "tokenFile: %s is empty or not a token", EARG(u), full);
-		}
-		/* tokenFile wins over token, as in client-go */
-		free(out->token);
-		out->token = t;
-	}
+	if (resolve_token(u, tok, tokfile, out, e) < 0 || resolve_impersonation(u, out, e) < 0)
+		return -1;
 	if (user) {
 		if (!(out->username = strdup(user)) || !(out->password = strdup(pass ? pass : "")))
 			return kfail(e, "out of memory");
@@ -934,46 +1031,13 @@ static int resolve_user(const struct kentry *u, struct kc_config *out, struct ke
 	if (!yis_null(execn) && !yis_null(ap))
 		return kfail(e, "%s: %s[%zu].user: exec and auth-provider are both set",
 			     EARG_CL(u));
-	if (!yis_null(ap)) {
-		const struct ynode *nm = yget(ap, "name"), *cfg = yget(ap, "config");
-		const struct ynode *idt = yget(cfg, "id-token");
-		const char *pname = nm && nm->type == Y_SCALAR ? nm->val : "?";
-
-		if (!(out->auth_provider = strdup(pname)))
-			return kfail(e, "out of memory");
-		if (!out->token && !out->cert.len && !out->username) {
-			/* oidc: the id-token is a bearer token (refresh is not done) */
-			if (!strcmp(pname, "oidc") && idt && idt->type == Y_SCALAR &&
-			    idt->val[0] && token_ok(idt->val)) {
-				if (!(out->token = strdup(idt->val)))
-					return kfail(e, "out of memory");
-			} else if (!strcmp(pname, "oidc")) {
-				return kfail(e, EPFX "auth-provider: oidc has no config.id-token (podfs "
-					     "does not run the OIDC login or refresh flow: use an exec "
-					     "plugin such as kubelogin (kubectl oidc-login))", EARG(u));
-			} else if (!strcmp(pname, "gcp")) {
-				return kfail(e, EPFX "auth-provider: the gcp auth plugin has been removed "
-					     "from Kubernetes (1.26): install gke-gcloud-auth-plugin and "
-					     "use it as an exec plugin (gcloud container clusters "
-					     "get-credentials writes such a kubeconfig)", EARG(u));
-			} else if (!strcmp(pname, "azure")) {
-				return kfail(e, EPFX "auth-provider: the azure auth plugin has been removed "
-					     "from Kubernetes (1.26): install kubelogin and run "
-					     "\"kubelogin convert-kubeconfig\" to use it as an exec "
-					     "plugin", EARG(u));
-			} else {
-				return kfail(e, EPFX "auth-provider: provider \"%s\" is not supported "
-					     "(use an exec plugin or a token)", EARG(u), pname);
-			}
-		}
-	}
+	if (!yis_null(ap) && resolve_auth_provider(u, ap, out, e) < 0)
+		return -1;
 	if (!yis_null(execn)) {
 		const struct ynode *cmd = yget(execn, "command");
 
 		if (!(out->exec_command = strdup(cmd && cmd->type == Y_SCALAR ? cmd->val : "")))
 			return kfail(e, "out of memory");
-		if (execn->type != Y_MAP)
-			return kfail(e, EPFX "exec: expected a mapping", EARG(u));
 		/* static credentials win over a plugin, as in client-go, where
 		 * the bearer/basic round tripper sets Authorization first */
 		if (!out->token && !out->cert.len && !out->username &&
@@ -1042,111 +1106,140 @@ char *kc_default_paths(const char *explicit_path)
 {
 	const char *env = getenv("KUBECONFIG"), *home = getenv("HOME");
 	char *out;
+	size_t n;
 
 	if (explicit_path && explicit_path[0])
 		return strdup(explicit_path);
 	if (env && env[0])
 		return strdup(env);
-	if (asprintf(&out, "%s/.kube/config", home && home[0] ? home : ".") < 0)
+	if (!home || !home[0])
+		home = ".";
+	n = strlen(home);
+	while (n > 1 && home[n - 1] == '/')
+		n--;	/* HOME=/home/u/ or / : no "//" in the path or the messages */
+	if (asprintf(&out, "%.*s/.kube/config", n == 1 && home[0] == '/' ? 0 : (int)n, home) < 0)
 		return NULL;
 	return out;
+}
+
+/* Read and merge the ':'-separated list into st: 0, or -1 with err set. */
+static int load_paths(struct kc_state *st, const char *paths, struct kerr *e)
+{
+	char *list = strdup(paths), *save = NULL, *p;
+	int rc = 0;
+
+	if (!list)
+		return kfail(e, "out of memory");
+	for (p = strtok_r(list, ":", &save); p && rc == 0; p = strtok_r(NULL, ":", &save)) {
+		size_t len;
+		int ferr = 0, dup = 0;
+		char *buf;
+
+		for (size_t i = 0; i < st->nfiles; i++)
+			if (!strcmp(st->files[i].path, p))
+				dup = 1;
+		if (!p[0] || dup)
+			continue;
+		if (st->nfiles == KC_MAX_FILES) {
+			rc = kfail(e, "%s: more than %d kubeconfig files", paths, KC_MAX_FILES);
+			break;
+		}
+		buf = read_file(p, KC_MAX_FILE, &len, &ferr);
+		if (!buf && ferr == ENOENT)
+			continue;	/* missing files are skipped, as kubectl does */
+		if (!buf && ferr == EFBIG)
+			rc = kfail(e, "%s: larger than %u MiB, not a kubeconfig", p, KC_MAX_FILE >> 20);
+		else if (!buf)
+			rc = kfail(e, "%s: %s", p, strerror(ferr));
+		else
+			rc = load_one(st, p, NULL, buf, len, e);
+		free(buf);
+	}
+	free(list);
+	return rc;
+}
+
+/* The start and the end of every load: a fresh state, out and err
+ * cleared; and on the way out a failed load leaves nothing in out. */
+static struct kc_state *load_begin(struct kc_config *out, char *err, size_t errlen)
+{
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = 0;
+	return calloc(1, sizeof(struct kc_state));
+}
+
+static int load_end(struct kc_state *st, int rc, struct kc_config *out)
+{
+	if (rc < 0 && out)
+		kc_free(out);
+	if (st)
+		state_free(st);
+	free(st);
+	return rc;
 }
 
 int kc_load(const char *paths, const char *context, struct kc_config *out,
 	    char *err, size_t errlen)
 {
-	struct kc_state *st = calloc(1, sizeof(*st));
+	struct kc_state *st = load_begin(out, err, errlen);
 	struct kerr e = { err, errlen };
-	char *list = NULL, *save = NULL, *p;
-	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	if (err && errlen)
-		err[0] = 0;
-	if (!st || !paths || !(list = strdup(paths))) {
-		kfail(&e, "out of memory");
-		goto out;
-	}
-	for (p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-		size_t len;
-		int ferr = 0, dup = 0;
-		char *buf;
-
-		if (!p[0])
-			continue;
-		for (size_t i = 0; i < st->nfiles; i++)
-			if (!strcmp(st->files[i].path, p))
-				dup = 1;
-		if (dup)
-			continue;
-		if (st->nfiles == KC_MAX_FILES) {
-			kfail(&e, "%s: more than %d kubeconfig files", paths, KC_MAX_FILES);
-			goto out;
-		}
-		buf = read_file(p, KC_MAX_FILE, &len, &ferr);
-		if (!buf) {
-			if (ferr == ENOENT)
-				continue;	/* missing files are skipped, as kubectl does */
-			if (ferr == EFBIG)
-				kfail(&e, "%s: larger than %u MiB, not a kubeconfig", p,
-				      KC_MAX_FILE >> 20);
-			else
-				kfail(&e, "%s: %s", p, strerror(ferr));
-			goto out;
-		}
-		rc = load_one(st, p, NULL, buf, len, &e);
-		free(buf);
-		if (rc < 0)
-			goto out;
-		rc = -1;
-	}
+	if (!st || !paths)
+		return load_end(st, kfail(&e, "out of memory"), out);
+	if (load_paths(st, paths, &e) < 0)
+		return load_end(st, -1, out);
 	if (st->nfiles == 0) {
 		/* client-go's deferred loader does the same: no kubeconfig at
 		 * all, but running in a pod */
-		if (kc_in_cluster_available()) {
-			rc = kc_load_in_cluster(out, err, errlen);
-			goto out;
-		}
-		kfail(&e, "%s: no kubeconfig file found", paths);
-		goto out;
+		if (kc_in_cluster_available())
+			return load_end(st, kc_load_in_cluster(out, err, errlen), out);
+		return load_end(st, kfail(&e, "%s: no kubeconfig file found", paths), out);
 	}
-	rc = resolve(st, paths, context, out, &e);
-out:
-	if (rc < 0)
-		kc_free(out);
-	if (st)
-		state_free(st);
-	free(st);
-	free(list);
-	return rc;
+	return load_end(st, resolve(st, paths, context, out, &e), out);
+}
+
+int kc_list_contexts(const char *paths, char **out, char *err, size_t errlen)
+{
+	struct kc_state *st = load_begin(NULL, err, errlen);
+	struct kerr e = { err, errlen };
+	size_t len = 0;
+	FILE *m;
+	int rc;
+
+	*out = NULL;
+	if (!st || !(m = open_memstream(out, &len)))
+		return load_end(st, kfail(&e, "out of memory"), NULL);
+	if ((rc = load_paths(st, paths, &e)) == 0)
+		for (size_t i = 0; i < st->contexts.n; i++)
+			fprintf(m, "%s\n", st->contexts.e[i].name);
+	if (fclose(m) != 0 && rc == 0)
+		rc = kfail(&e, "out of memory");
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return load_end(st, rc, NULL);
 }
 
 int kc_load_buffer(const char *yaml, size_t len, const char *name,
 		   const char *dir, const char *context, struct kc_config *out,
 		   char *err, size_t errlen)
 {
-	struct kc_state *st = calloc(1, sizeof(*st));
+	struct kc_state *st = load_begin(out, err, errlen);
 	struct kerr e = { err, errlen };
-	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	if (err && errlen)
-		err[0] = 0;
 	if (!name)
 		name = "<buffer>";
-	if (!st) {
-		kfail(&e, "out of memory");
-		return -1;
-	}
+	if (!st)
+		return load_end(st, kfail(&e, "out of memory"), out);
 	if (len > KC_MAX_FILE)
-		kfail(&e, "%s: larger than %u MiB, not a kubeconfig", name, KC_MAX_FILE >> 20);
-	else if (load_one(st, name, dir ? dir : ".", yaml, len, &e) == 0)
-		rc = resolve(st, name, context, out, &e);
-	if (rc < 0)
-		kc_free(out);
-	state_free(st);
-	free(st);
-	return rc;
+		return load_end(st, kfail(&e, "%s: larger than %u MiB, not a kubeconfig", name,
+					  KC_MAX_FILE >> 20), out);
+	if (load_one(st, name, dir ? dir : ".", yaml, len, &e) < 0)
+		return load_end(st, -1, out);
+	return load_end(st, resolve(st, name, context, out, &e), out);
 }
 
 int kc_in_cluster_available(void)
@@ -1257,6 +1350,21 @@ static void secret_free(char **s)
 	*s = NULL;
 }
 
+void kc_oidc_free(struct kc_oidc *o)
+{
+	if (!o)
+		return;
+	free(o->issuer);
+	free(o->client_id);
+	secret_free(&o->client_secret);
+	secret_free(&o->id_token);
+	secret_free(&o->refresh_token);
+	blob_free(&o->ca);
+	free(o->file);
+	free(o->user);
+	free(o);
+}
+
 void kc_free(struct kc_config *kc)
 {
 	if (!kc)
@@ -1279,5 +1387,233 @@ void kc_free(struct kc_config *kc)
 	free(kc->exec_command);
 	free(kc->auth_provider);
 	credplugin_exec_free(kc->exec);
+	kc_oidc_free(kc->oidc);
+	kc_imp_free(&kc->imp);
 	memset(kc, 0, sizeof(*kc));
+}
+
+struct kc_oidc *kc_oidc_dup(const struct kc_oidc *o)
+{
+	struct kc_oidc *d = calloc(1, sizeof(*d));
+	int ok;
+
+	if (!d)
+		return NULL;
+#define DUP(f) (!o->f || (d->f = strdup(o->f)))
+	ok = DUP(issuer) && DUP(client_id) && DUP(client_secret) && DUP(id_token) &&
+	     DUP(refresh_token) && DUP(file) && DUP(user);
+#undef DUP
+	if (ok && o->ca.len && (d->ca.data = malloc(o->ca.len + 1))) {
+		memcpy(d->ca.data, o->ca.data, o->ca.len + 1);
+		d->ca.len = o->ca.len;
+	}
+	if (!ok || (o->ca.len && !d->ca.data)) {
+		kc_oidc_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+int kc_imp_add(struct kc_impersonate *imp, const char *key, const char *value)
+{
+	size_t n = imp->nextra;
+	struct kc_extra *p = realloc(imp->extra, (n + 1) * sizeof(*p));
+
+	if (!p)
+		return -1;
+	imp->extra = p;
+	p[n].key = key ? strdup(key) : NULL;
+	p[n].value = strdup(value);
+	if (!p[n].value || (key && !p[n].key)) {
+		free(p[n].key);
+		free(p[n].value);
+		return -1;
+	}
+	imp->nextra++;
+	imp->ngroups += key ? 0 : 1;
+	return 0;
+}
+
+void kc_imp_free(struct kc_impersonate *imp)
+{
+	for (size_t i = 0; i < imp->nextra; i++) {
+		free(imp->extra[i].key);
+		free(imp->extra[i].value);
+	}
+	free(imp->extra);
+	free(imp->user);
+	free(imp->uid);
+	memset(imp, 0, sizeof(*imp));
+}
+
+/* ---------------------------------------------------------------- write-back */
+
+struct kedit {
+	size_t at, len;		/* bytes replaced */
+	char *text;
+};
+
+/* A YAML double-quoted scalar of s (s has no control characters). */
+static char *yquote(const char *s)
+{
+	size_t n = strlen(s);
+	char *q = malloc(2 * n + 3), *w = q;
+
+	if (!q)
+		return NULL;
+	*w++ = '"';
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			*w++ = '\\';
+		*w++ = *s;
+	}
+	*w++ = '"';
+	*w = 0;
+	return q;
+}
+
+/* The edit that sets key to value in the map cfg: the value replaced in
+ * place, or a new "key: value" line (or ", " item of a flow map) before
+ * the first key. */
+static int kedit_for(const struct ynode *cfg, const char *key, const char *value,
+		     struct kedit *ed)
+{
+	const struct ynode *v = yget(cfg, key);
+	char *q = yquote(value);
+	int r;
+
+	memset(ed, 0, sizeof(*ed));
+	if (!q)
+		return -1;
+	if (v && v->type == Y_SCALAR) {
+		ed->at = v->start;
+		ed->len = v->end - v->start;
+		ed->text = q;
+		return 0;
+	}
+	if (v || (!cfg->n && !cfg->flow)) {
+		free(q);
+		return -1;	/* not a scalar, or an empty block map (cannot be) */
+	}
+	if (!cfg->n) {
+		ed->at = cfg->start + 1;	/* inside "{}" */
+		r = asprintf(&ed->text, "%s: %s", key, q);
+	} else {
+		ed->at = cfg->kids[0]->start;
+		r = cfg->flow ? asprintf(&ed->text, "%s: %s, ", key, q)
+			      : asprintf(&ed->text, "%s: %s\n%*s", key, q, cfg->kids[0]->col, "");
+	}
+	free(q);
+	return r < 0 ? -1 : 0;
+}
+
+/* buf with the edits applied (at most two, not overlapping), written to a
+ * temporary file beside the target and renamed over it, mode kept. */
+static int kedit_write(const char *file, const char *buf, size_t len, struct kedit *ed,
+		       size_t ned, char *err, size_t errlen)
+{
+	char real[PATH_MAX], *tmp = NULL;
+	struct stat st;
+	FILE *f = NULL;
+	size_t pos = 0;
+	int fd = -1, ok = 1;
+
+	if (ned == 2 && ed[1].at < ed[0].at) {
+		struct kedit t = ed[0];
+		ed[0] = ed[1];
+		ed[1] = t;
+	}
+	if (!realpath(file, real) || stat(real, &st) < 0 || asprintf(&tmp, "%s.podfs-XXXXXX", real) < 0) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if ((fd = mkstemp(tmp)) < 0 || fchmod(fd, st.st_mode & 07777) < 0 || !(f = fdopen(fd, "w"))) {
+		snprintf(err, errlen, "%s: cannot write a temporary file: %s", file, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		free(tmp);
+		return -1;
+	}
+	for (size_t i = 0; i < ned; i++) {
+		ok &= fwrite(buf + pos, 1, ed[i].at - pos, f) == ed[i].at - pos;
+		ok &= fputs(ed[i].text, f) >= 0;
+		pos = ed[i].at + ed[i].len;
+	}
+	ok &= fwrite(buf + pos, 1, len - pos, f) == len - pos;
+	ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+	ok &= fclose(f) == 0;
+	if (!ok || rename(tmp, real) < 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", file, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+int kc_persist_oidc(const char *file, const char *user, const char *id_token,
+		    const char *refresh_token, char *err, size_t errlen)
+{
+	struct ydoc d;
+	struct kedit ed[2];
+	const struct ynode *users, *cfg = NULL;
+	size_t len, ned = 0;
+	int ferr = 0, rc = -1;
+	char *buf = read_file(file, KC_MAX_FILE, &len, &ferr);
+
+	if (!buf) {
+		snprintf(err, errlen, "%s: %s", file, strerror(ferr));
+		return -1;
+	}
+	if (yparse(buf, len, &d, err, errlen) < 0) {
+		free(buf);
+		return -1;
+	}
+	users = yget(d.root, "users");
+	for (size_t i = 0; users && users->type == Y_SEQ && i < users->n; i++) {
+		const struct ynode *nm = yget(users->kids[i], "name");
+
+		if (nm && nm->type == Y_SCALAR && !strcmp(nm->val, user))
+			cfg = yget(yget(yget(users->kids[i], "user"), "auth-provider"), "config");
+	}
+	if (!cfg || cfg->type != Y_MAP) {
+		snprintf(err, errlen, "%s: user \"%s\" has no auth-provider config any more", file, user);
+		goto out;
+	}
+	if (kedit_for(cfg, "id-token", id_token, &ed[ned]) == 0)
+		ned++;
+	else
+		goto fail;
+	if (refresh_token) {
+		if (kedit_for(cfg, "refresh-token", refresh_token, &ed[ned]) < 0)
+			goto fail;
+		ned++;
+	}
+	/* two insertions before the same first key: one after the other */
+	if (ned == 2 && ed[0].at == ed[1].at && !ed[0].len && !ed[1].len) {
+		char *t;
+
+		if (asprintf(&t, "%s%s", ed[0].text, ed[1].text) < 0)
+			goto fail;
+		free(ed[0].text);
+		free(ed[1].text);
+		ed[0].text = t;
+		ned = 1;
+	}
+	rc = kedit_write(file, buf, len, ed, ned, err, errlen);
+	goto out;
+fail:
+	snprintf(err, errlen, "%s: user \"%s\": cannot place the refreshed tokens", file, user);
+out:
+	for (size_t i = 0; i < ned; i++) {
+		OPENSSL_cleanse(ed[i].text, strlen(ed[i].text));
+		free(ed[i].text);
+	}
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	ydoc_free(&d);
+	return rc;
 }

@@ -34,6 +34,34 @@ struct kc_exec {
 				 * client.authentication.k8s.io/exec, or NULL */
 };
 
+/* Impersonation (user.as, as-uid, as-groups, as-user-extra, or kubectl's
+ * --as, --as-uid, --as-group): sent as Impersonate-* headers. */
+struct kc_extra {
+	char *key;		/* NULL: a group */
+	char *value;
+};
+
+struct kc_impersonate {
+	char *user;		/* NULL: no impersonation */
+	char *uid;
+	struct kc_extra *extra;	/* groups (key NULL) and extra values, in order */
+	size_t nextra, ngroups;
+};
+
+/* user.auth-provider oidc (client-go's oidc provider): the id-token is the
+ * bearer token; when it has expired, auth refreshes it with the
+ * refresh-token at the issuer and writes both back to `file`. */
+struct kc_oidc {
+	char *issuer;		/* idp-issuer-url */
+	char *client_id;
+	char *client_secret;	/* secret, may be NULL */
+	char *id_token;		/* secret, may be NULL */
+	char *refresh_token;	/* secret, may be NULL */
+	struct kc_blob ca;	/* idp-certificate-authority(-data); len 0 = system */
+	char *file;		/* the kubeconfig file that defines the user */
+	char *user;		/* the user's name in that file */
+};
+
 struct kc_config {
 	char *context;		/* the context in use */
 	char *cluster_name;
@@ -58,6 +86,8 @@ struct kc_config {
 	 * credentials (token, tokenFile, certificate, basic) are also set:
 	 * those win, as in client-go. */
 	struct kc_exec *exec;
+	struct kc_oidc *oidc;	/* NULL unless an oidc auth-provider is in use */
+	struct kc_impersonate imp;
 	int in_cluster;		/* from the service account, not a file */
 };
 
@@ -89,5 +119,24 @@ int kc_in_cluster_available(void);
 int kc_load_in_cluster(struct kc_config *out, char *err, size_t errlen);
 
 void kc_free(struct kc_config *kc);
+
+/* Add a group (key NULL) or an extra value to an impersonation.  0 or -1
+ * (out of memory). */
+int kc_imp_add(struct kc_impersonate *imp, const char *key, const char *value);
+void kc_imp_free(struct kc_impersonate *imp);
+
+/* Deep copy (NULL on out of memory) and free of an oidc configuration. */
+struct kc_oidc *kc_oidc_dup(const struct kc_oidc *o);
+void kc_oidc_free(struct kc_oidc *o);
+
+/* The names of the contexts the files define, merged as kc_load merges
+ * them, one per line into *out (malloc'd).  For shell completion. */
+int kc_list_contexts(const char *paths, char **out, char *err, size_t errlen);
+
+/* Write a refreshed id-token and refresh-token back into the
+ * auth-provider config of user `user` in `file`, as client-go's oidc
+ * persister does; the rest of the file is kept byte for byte. */
+int kc_persist_oidc(const char *file, const char *user, const char *id_token,
+		    const char *refresh_token, char *err, size_t errlen);
 
 #endif

@@ -1,7 +1,6 @@
 /* Leveled logging to stderr or syslog.  One line per call, written with a
  * single write so lines from different threads do not interleave. */
 #include "stream/log.h"
-#include "stream/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,10 +44,14 @@ void plog(int level, const char *fmt, ...)
 	}
 }
 
-uint64_t mono_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+void msg_set(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
 }

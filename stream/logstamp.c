@@ -4,36 +4,11 @@
  * offsets: rotated or restarted logs start elsewhere. */
 #include "stream/logstamp.h"
 
+#include "stream/k8s.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-int log_stamp_parse(const char *t, int64_t *sec, int64_t *nsec)
-{
-	struct tm tm;
-	const char *e;
-	int64_t frac = 0;
-	int digits = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	e = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!e)
-		return -1;
-	if (*e == '.') {
-		for (e++; *e >= '0' && *e <= '9'; e++, digits++)
-			if (digits < 9)
-				frac = frac * 10 + (*e - '0');
-		if (digits == 0)
-			return -1;
-		for (; digits < 9; digits++)
-			frac *= 10;
-	}
-	if (e[0] != 'Z' || e[1])
-		return -1;
-	*sec = timegm(&tm);
-	*nsec = frac;
-	return 0;
-}
 
 static int cmp(int64_t as, int64_t an, int64_t bs, int64_t bn)
 {
@@ -72,11 +47,13 @@ void logfilt_since(const struct logfilt *f, char *buf, size_t len)
 static int start_line(struct logfilt *f)
 {
 	int64_t s, ns;
+	int32_t ns32;
 
 	f->ts[f->ts_len] = 0;
 	f->skipping = 0;
-	if (log_stamp_parse(f->ts, &s, &ns) < 0)
+	if (k8s_time_parse(f->ts, &s, &ns32) < 0)
 		return 0;
+	ns = ns32;
 	if (f->resuming) {
 		int c = cmp(s, ns, f->res_s, f->res_ns);
 

@@ -10,8 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int log_stamp_parse(const char *s, int64_t *sec, int64_t *nsec);
-
 struct logfilt {
 	/* position: the stamp of the last line delivered, and how many lines
 	 * carried exactly that stamp */

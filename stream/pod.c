@@ -1,4 +1,4 @@
-/* Fetching one pod and finding a container in it. */
+/* The one pod GET (built on k8s_path) and finding a container in it. */
 #include "stream/pod.h"
 
 #include <errno.h>
@@ -8,23 +8,20 @@
 
 #include <cjson/cJSON.h>
 
+#include "stream/k8s.h"
+
 int pod_fetch(struct rest *r, const char *ns, const char *pod, cJSON **doc,
 	      char *msg, size_t msglen)
 {
-	char *ens = url_escape(ns), *epod = url_escape(pod), path[1024];
 	struct rest_resp resp;
+	char path[1024];
 	int e;
 
 	*doc = NULL;
-	if (!ens || !epod) {
-		free(ens);
-		free(epod);
-		snprintf(msg, msglen, "out of memory");
-		return -ENOMEM;
+	if (k8s_path(path, sizeof(path), ns, pod, 0, NULL) < 0) {
+		snprintf(msg, msglen, "pod name too long");
+		return -ENAMETOOLONG;
 	}
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ens, epod);
-	free(ens);
-	free(epod);
 	e = rest_get(r, path, &resp);
 	if (e == 0 && resp.code != 200)
 		e = -http_errno(resp.code);
@@ -50,6 +47,8 @@ const cJSON *pod_container(const cJSON *pod, const char *name, int status)
 	const cJSON *where = cJSON_GetObjectItem(pod, status ? "status" : "spec");
 	const cJSON *c;
 
+	if (!name)
+		return NULL;
 	for (size_t i = 0; i < 3; i++) {
 		cJSON_ArrayForEach(c, cJSON_GetObjectItem(where, (status ? stats : specs)[i])) {
 			const cJSON *n = cJSON_GetObjectItem(c, "name");
@@ -59,4 +58,11 @@ const cJSON *pod_container(const cJSON *pod, const char *name, int status)
 		}
 	}
 	return NULL;
+}
+
+int pod_container_running(const cJSON *pod, const char *name)
+{
+	const cJSON *st = pod_container(pod, name, 1);
+
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(st, "state"), "running") != NULL;
 }

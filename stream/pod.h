@@ -20,5 +20,7 @@ int pod_fetch(struct rest *r, const char *ns, const char *pod, struct cJSON **do
  * ephemeralContainers) or its status entry (status = 1: the matching
  * *Statuses list); NULL when the pod has no such container. */
 const struct cJSON *pod_container(const struct cJSON *pod, const char *name, int status);
+/* Does the pod's status say that container is running now? */
+int pod_container_running(const struct cJSON *pod, const char *name);
 
 #endif

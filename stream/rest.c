@@ -32,9 +32,9 @@
 struct rest {
 	struct auth *a;
 	long timeout_ms;
-	pthread_mutex_t mu;
-	CURL *pool[REST_POOL];
-	int npool;
+	pthread_mutex_t mu;	/* a leaf: guards pool and npool only */
+	CURL *pool[REST_POOL];	/* (mu) */
+	int npool;		/* (mu) */
 };
 
 struct rest *rest_new(struct auth *a, long timeout_ms)
@@ -123,51 +123,7 @@ int curl_code_errno(CURLcode c)
 	}
 }
 
-int http_errno(long code)
-{
-	if (code >= 200 && code < 300)
-		return 0;
-	switch (code) {
-	case 400: return EINVAL;
-	case 401: return EACCES;
-	case 403: return EACCES;
-	case 404: return ENOENT;
-	case 405: return EOPNOTSUPP;	/* e.g. a verb the resource lacks */
-	case 408: return ETIMEDOUT;
-	case 409: return EBUSY;
-	case 410: return ESTALE;	/* expired resourceVersion / continue token */
-	case 413: return EFBIG;
-	case 415: return EINVAL;
-	case 422: return EINVAL;
-	case 429: return EAGAIN;
-	default:
-		break;
-	}
-	if (code >= 500 && code < 600)
-		return EAGAIN;
-	if (code >= 400 && code < 500)
-		return EINVAL;
-	return EIO;		/* no reply, 1xx or an unfollowed redirect */
-}
 
-/* Copy s (n bytes) into msg as one clean line: control bytes become
- * spaces, surrounding blanks go. */
-static void one_line(const char *s, size_t n, char *msg, size_t cap)
-{
-	size_t k = 0;
-
-	while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
-		s++;
-		n--;
-	}
-	for (size_t i = 0; i < n && k + 1 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-		msg[k++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	while (k && msg[k - 1] == ' ')
-		k--;
-	msg[k] = 0;
-}
 
 void k8s_status_message(const char *body, size_t len, char *msg, size_t n)
 {
@@ -188,9 +144,9 @@ void k8s_status_message(const char *body, size_t len, char *msg, size_t n)
 			const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
 			const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "reason");
 			if (cJSON_IsString(m) && m->valuestring[0])
-				one_line(m->valuestring, strlen(m->valuestring), msg, n);
+				k8s_text(msg, n, m->valuestring, strlen(m->valuestring), K8S_TEXT_LINE);
 			else if (cJSON_IsString(rs))
-				one_line(rs->valuestring, strlen(rs->valuestring), msg, n);
+				k8s_text(msg, n, rs->valuestring, strlen(rs->valuestring), K8S_TEXT_LINE);
 			cJSON_Delete(j);
 		}
 		return;		/* JSON that is not a Status, or broken JSON: nothing usable */
@@ -201,7 +157,7 @@ void k8s_status_message(const char *body, size_t len, char *msg, size_t n)
 		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
 			return;
 	}
-	one_line(body + i, line - i, msg, n);
+	k8s_text(msg, n, body + i, line - i, K8S_TEXT_LINE);
 }
 
 char *url_escape(const char *s)
@@ -309,13 +265,6 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	return 0;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void resp_reset(struct rest_resp *resp)
 {
@@ -329,9 +278,10 @@ static void resp_reset(struct rest_resp *resp)
 static int do_call(struct rest *r, const char *method, const char *path, long timeout_ms,
 		   int (*cb)(void *, const char *, size_t), void *ud, struct rest_resp *resp)
 {
-	long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	long deadline = timeout_ms > 0 ? (long)mono_ms() + timeout_ms : 0;
 	char *url = NULL;
-	int attempt = 0, rc, reauth = 0;
+	int attempt = 0, rc, reauth = 0, sent = 0;
+	CURLcode last = CURLE_OK;
 
 	memset(resp, 0, sizeof(*resp));
 	if (!path || path[0] != '/') {
@@ -349,7 +299,7 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 				  .limit = cb ? REST_MAX_ERRBODY : REST_MAX_BODY };
 		char errbuf[CURL_ERROR_SIZE] = "";
 		curl_off_t retry_after = 0;
-		long left = deadline ? deadline - now_ms() : 0;
+		long left = deadline ? deadline - (long)mono_ms() : 0;
 		unsigned gen = 0;
 		CURLcode cc;
 
@@ -399,6 +349,8 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 			curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		}
 		cc = curl_easy_perform(h);
+		last = cc;
+		sent = 1;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
 		curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after);
 		curl_slist_free_all(hdrs);
@@ -437,7 +389,7 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 			long wait = retry_after > 0 ? (long)retry_after * 1000 : 500L << attempt;
 			if (wait > 10000)
 				wait = 10000;
-			if (!deadline || now_ms() + wait < deadline - 50) {
+			if (!deadline || (long)mono_ms() + wait < deadline - 50) {
 				struct timespec ts = { wait / 1000, (wait % 1000) * 1000000L };
 				pdebug("%s %s: HTTP %ld, retrying in %ld ms", method, path, resp->code, wait);
 				nanosleep(&ts, NULL);
@@ -450,6 +402,8 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 	free(url);
 	if (!resp->body && (resp->body = malloc(1)))
 		resp->body[0] = 0;
+	if (sent)	/* what the server said of the credential, once per call */
+		auth_observe(r->a, path, last, resp->code, resp->msg);
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "stream/auth.h"
+#include "stream/k8s.h"
 
 struct rest;
 

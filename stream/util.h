@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
-uint64_t mono_ms(void);		/* CLOCK_MONOTONIC in milliseconds */
+/* CLOCK_MONOTONIC in milliseconds, for every deadline, timer and age: the
+ * one clock helper (stream/k8s.c). */
+uint64_t mono_ms(void);
 
 #endif

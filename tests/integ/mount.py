@@ -137,7 +137,10 @@ class Mount:
         self.stop()
         keep = os.environ.get("PODFS_KEEP_LOGS")
         if keep:
-            shutil.copy(self.logfile, keep)
+            # appended: a suite mounts several times, every log counts
+            with open(keep, "ab") as out:
+                out.write(("==== podfs log of %s\n" % self.path).encode())
+                out.write(self.read_log().encode())
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

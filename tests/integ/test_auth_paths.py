@@ -4,21 +4,25 @@ mount: an exec credential plugin (cached, expiring, re-run on a 401), a
 rotated tokenFile, Basic auth, an oidc id-token and in-cluster config.
 Prints 'test_auth_paths: N passed, N failed' last."""
 
+import base64
+import http.server
 import json
 import os
 import select
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, check, is_mount, podfs_bin  # noqa: E402
+from mount import Mount, Suite, check, eq, is_mount, podfs_bin, run  # noqa: E402
 
 PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins", "exec-cred.sh")
 
@@ -149,14 +153,133 @@ def t_basic(fx, tmp):
         check("s3cret-pw" not in st, "password shown in .podfs/status")
 
 
+def jwt(exp, sub="alice"):
+    """An unsigned JWT with the exp claim (podfs, like client-go, reads exp only)."""
+    def seg(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+    return "%s.%s.sig" % (seg({"alg": "RS256"}), seg({"sub": sub, "exp": int(exp),
+                                                      "n": time.time_ns()}))
+
+
 def t_oidc(fx, tmp):
-    """auth-provider oidc sends its id-token."""
-    token(fx, "oidc-id-token-1")
+    """auth-provider oidc sends its id-token while it is fresh (no issuer
+    contact: the issuer URL does not even resolve)."""
+    tok = jwt(time.time() + 3600)
+    token(fx, tok)
     kc = kubeconfig(fx, tmp, "    auth-provider:\n      name: oidc\n      config:\n"
-                    "        id-token: oidc-id-token-1\n        client-id: podfs\n"
-                    "        idp-issuer-url: https://issuer.invalid\n")
+                    "        id-token: %s\n        client-id: podfs\n"
+                    "        idp-issuer-url: https://issuer.invalid\n" % tok)
     with Mount(fx, kubeconfig=kc) as m:
         check("web" in os.listdir(m.p("demo")))
+
+
+class Issuer:
+    """A tiny OpenID Connect issuer on loopback TLS (the fixture's server
+    certificate): discovery and a refresh_token grant that hands out a new
+    id-token (accepted by the fixture) and a new refresh token."""
+
+    def __init__(self, fx, refresh_token):
+        self.fx, self.want, self.calls, self.issued = fx, refresh_token, [], []
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def reply(self, code, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path == "/.well-known/openid-configuration":
+                    return self.reply(200, {"issuer": me.url,
+                                            "token_endpoint": me.url + "/token"})
+                self.reply(404, {})
+
+            def do_POST(self):
+                form = urllib.parse.parse_qs(self.rfile.read(
+                    int(self.headers.get("Content-Length") or 0)).decode())
+                me.calls.append({"form": form, "auth": self.headers.get("Authorization")})
+                if form.get("grant_type") != ["refresh_token"] or \
+                        form.get("refresh_token") != [me.want]:
+                    return self.reply(400, {"error": "invalid_grant",
+                                            "error_description": "unknown refresh token"})
+                new = jwt(time.time() + 3600)
+                me.issued.append(new)
+                me.fx.control("token", token=new)
+                me.want = "refresh-%d" % len(me.issued)
+                self.reply(200, {"access_token": "at", "token_type": "Bearer",
+                                 "id_token": new, "refresh_token": me.want})
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(fx.state, "server.crt"),
+                            os.path.join(fx.state, "server.key"))
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d" % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def t_oidc_refresh(fx, tmp):
+    """An expired id-token is refreshed at the issuer's token endpoint (found
+    by discovery, client credentials as HTTP Basic) and both tokens are
+    written back into the kubeconfig, the rest of the file unchanged."""
+    iss = Issuer(fx, "refresh-0")
+    try:
+        old = jwt(time.time() - 60)
+        kc = kubeconfig(fx, tmp, "    auth-provider:\n      name: oidc\n      config:\n"
+                        "        client-id: podfs-cli\n        client-secret: s3cr3t\n"
+                        "        id-token: %s\n        idp-certificate-authority: %s\n"
+                        "        idp-issuer-url: %s\n        refresh-token: refresh-0\n"
+                        "# a comment that must survive\n" % (old, fx.ca, iss.url))
+        before = open(kc).read()
+        with Mount(fx, kubeconfig=kc) as m:
+            check("web" in os.listdir(m.p("demo")), "listing with the refreshed token")
+            log = m.read_log()
+        eq(len(iss.calls), 1, "refresh requests")
+        auth = base64.b64decode(iss.calls[0]["auth"].split()[1]).decode()
+        eq(auth, "podfs-cli:s3cr3t", "client credentials")
+        after = open(kc).read()
+        check(iss.issued[0] in after and "refresh-token: \"refresh-1\"" in after, after)
+        check(old not in after and "refresh-0" not in after, after)
+        eq(after.replace('"%s"' % iss.issued[0], old).replace('"refresh-1"', "refresh-0"),
+           before, "the rest of the kubeconfig")
+        for secret in ("s3cr3t", "refresh-0", "refresh-1", iss.issued[0]):
+            check(secret not in log, "a secret in the log")
+        # a refresh the issuer refuses: the mount fails with its words
+        old2 = jwt(time.time() - 60)
+        kc2 = kubeconfig(fx, tmp, "    auth-provider:\n      name: oidc\n      config:\n"
+                         "        client-id: podfs-cli\n        id-token: %s\n"
+                         "        idp-certificate-authority: %s\n        idp-issuer-url: %s\n"
+                         "        refresh-token: stale\n" % (old2, fx.ca, iss.url))
+        mnt = fresh_dir(tmp, "oidcmnt")
+        rc, _, err, _ = run([podfs_bin(), "--kubeconfig", kc2, "-f", mnt], timeout=30)
+        if is_mount(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+        err = err.decode()
+        check(rc == 1 and "invalid_grant: unknown refresh token" in err, err)
+        eq(iss.calls[-1]["form"].get("client_id"), ["podfs-cli"], "client_id without a secret")
+        check(not is_mount(mnt))
+    finally:
+        iss.close()
+
+
+def t_oidc_no_issuer(fx, tmp):
+    """oidc without idp-issuer-url is an error at start, as in client-go."""
+    kc = kubeconfig(fx, tmp, "    auth-provider:\n      name: oidc\n      config:\n"
+                    "        id-token: %s\n        client-id: podfs\n" % jwt(time.time() + 60))
+    mnt = fresh_dir(tmp, "noissuer")
+    rc, _, err, _ = run([podfs_bin(), "--kubeconfig", kc, "-f", mnt], timeout=20)
+    if is_mount(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+    check(rc == 1 and b"idp-issuer-url: missing" in err, err)
 
 
 def t_gcp_provider_message(fx, tmp):
@@ -214,6 +337,7 @@ class Proxy:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.tunnels = {"http": 0, "socks5": 0}
+        self.hosts = []     # the destinations asked for, as the client named them
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -243,7 +367,8 @@ class Proxy:
                     return
                 host, port = line[1].decode().rsplit(":", 1)
                 kind = "http"
-            if host not in ("127.0.0.1", "localhost"):
+            self.hosts.append(host)
+            if host not in ("127.0.0.1", "localhost", "kubernetes"):
                 return
             u = socket.create_connection(("127.0.0.1", int(port)))
             if kind == "http":
@@ -317,14 +442,41 @@ def t_proxy_url(fx, tmp):
         px.close()
 
 
+def t_socks5_hostname(fx, tmp):
+    """proxy-url socks5:// with a server name only the proxy can resolve
+    ("kubernetes", a name in the fixture's certificate): kubectl lets the
+    proxy resolve it, curl's socks5h; so does podfs."""
+    px = Proxy()
+    try:
+        kc = kubeconfig(fx, tmp, "    token: %s\n" % fx.token)
+        with open(kc) as f:
+            text = f.read()
+        text = text.replace("server: https://127.0.0.1:", "server: https://kubernetes:")
+        text = text.replace("    certificate-authority:", "    proxy-url: socks5://127.0.0.1:%d\n"
+                            "    certificate-authority:" % px.port)
+        with open(kc, "w") as f:
+            f.write(text)
+        with Mount(fx, kubeconfig=kc) as m:
+            check("web" in os.listdir(m.p("demo")), "listing through socks5 by name")
+            fd = os.open(m.p("demo", "ticker", "ticker", "stdout"), os.O_RDONLY)
+            try:
+                check(os.read(fd, 100), "attach through socks5 by name")
+            finally:
+                os.close(fd)
+        check(px.hosts and set(px.hosts) == {"kubernetes"}, "names sent: %r" % px.hosts)
+    finally:
+        px.close()
+
+
 def main():
     s = Suite("test_auth_paths")
     tmp = tempfile.mkdtemp(prefix="podfs-auth-")
     try:
         with fixture.Fixture() as fx:
             for t in (t_exec_plugin_cached, t_exec_plugin_expiry, t_401_refresh,
-                      t_token_file_rotation, t_basic, t_oidc, t_gcp_provider_message,
-                      t_in_cluster, t_proxy_url):
+                      t_token_file_rotation, t_basic, t_oidc, t_oidc_refresh, t_oidc_no_issuer,
+                      t_gcp_provider_message,
+                      t_in_cluster, t_proxy_url, t_socks5_hostname):
                 s.run(t, fx, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -422,7 +422,7 @@ def test_mkdir_rmdir_listing(fx, m):
 
 
 def test_reaping(fx, m):
-    # this mount runs with PODFS_EXEC_REAP_MS=300
+    # this mount runs with PODFS_EXEC_REAP_MS=300 (and UNSTARTED_MS=300)
     d = edir(m)
     s = new_session(m)
     set_argv(s, ["echo", "x"])
@@ -441,6 +441,14 @@ def test_reaping(fx, m):
     time.sleep(0.8)
     check(os.path.basename(s2) in os.listdir(d), "a running session is never reaped")
     eq(exitcode(s2), 0, "exit")
+    # never started (a tree walker read `new`): this mount runs with
+    # PODFS_EXEC_UNSTARTED_MS=300, the default is a minute
+    s3 = new_session(m)
+    set_argv(s3, ["echo", "never"])
+    time.sleep(0.1)
+    check(os.path.basename(s3) in os.listdir(d), "an unstarted session is listed at first")
+    time.sleep(0.6)
+    check(os.path.basename(s3) not in os.listdir(d), "an unstarted session expires")
 
 
 def main():
@@ -466,11 +474,13 @@ def main():
         finally:
             m.close()
         os.environ["PODFS_EXEC_REAP_MS"] = "300"
+        os.environ["PODFS_EXEC_UNSTARTED_MS"] = "300"
         try:
             with Mount(fx) as m:
                 suite.run(test_reaping, fx, m)
         finally:
             del os.environ["PODFS_EXEC_REAP_MS"]
+            del os.environ["PODFS_EXEC_UNSTARTED_MS"]
     return suite.report()
 
 

@@ -6,12 +6,15 @@ subtype, auto_unmount, loglevel), owner-only modes of stream and session
 files, the positional CONTEXT that mount.fuse3 passes, fstab lines through
 mount(8) and mount.fuse3, daemonising without -f, --version, and
 `make install` into a DESTDIR (the installed binary mounts, `man -l` reads
-the page).  Runs as root (FUSE mounts, another user via setuid).
+the page, the bash completion is installed and completes options and
+contexts), options refused before the kubeconfig is read, -n NS.  Runs as
+root (FUSE mounts, another user via setuid).
 Prints 'test_mount_options: N passed, N failed' last."""
 
 import errno
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -246,11 +249,24 @@ def test_allow_other(fx):
 
 
 def test_read_only(fx):
+    """-o ro: reads work, writes are EROFS, and nothing that acts on the
+    cluster exists (exec/new, stdin, Ports/): a walk has no side effects."""
     with Mount(fx, opts=["ro"]) as m:
         check("ro" in mountinfo(m.path)[0].split(","), "ro mount")
         check(read(m.p("demo", "multi", "Pod.json")), "reads work")
         expect_errno(lambda: open(m.p("demo", "echo", "echo", "stdin"), "wb"), errno.EROFS,
                      "write to stdin on a ro mount")
+        for path in (("demo", "echo", "echo", "stdin"), ("demo", "echo", "echo", "exec", "new"),
+                     ("demo", "web", "Ports"), ("demo", "web", "Ports", "80")):
+            expect_errno(lambda: os.stat(m.p(*path)), errno.ENOENT, "/".join(path) + " on ro")
+        eq(os.listdir(m.p("demo", "echo", "echo", "exec")), [], "exec/ on ro")
+        check("stdin" not in os.listdir(m.p("demo", "echo", "echo")), "stdin listed on ro")
+        check("Ports" not in os.listdir(m.p("demo", "web")), "Ports listed on ro")
+        check("stdout" in os.listdir(m.p("demo", "echo", "echo")), "stdout is still there")
+        expect_errno(lambda: os.mkdir(m.p("demo", "echo", "echo", "exec", "x")), errno.EROFS,
+                     "mkdir of a session on ro")
+    with Mount(fx, opts=["ro", "rw"]) as m:
+        check("new" in os.listdir(m.p("demo", "echo", "echo", "exec")), "-o ro,rw is rw")
 
 
 def count(log, pattern):
@@ -328,6 +344,94 @@ def test_bad_options(fx):
         os.rmdir(d)
 
 
+def test_options_checked_first(fx):
+    """Unknown and ignored options are refused before the kubeconfig is read
+    (no credential plugin runs); --help lists only options that do something."""
+    d = tempfile.mkdtemp(prefix="podfs-opts-")
+    try:
+        marker = os.path.join(d, "plugin-ran")
+        plug = os.path.join(d, "plugin.sh")
+        with open(plug, "w") as f:
+            f.write("#!/bin/sh\ntouch %s\nexit 1\n" % marker)
+        os.chmod(plug, 0o755)
+        kc = os.path.join(d, "kc")
+        with open(kc, "w") as f:
+            f.write("current-context: c\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:%d'}\n"
+                    "contexts:\n- name: c\n  context: {cluster: x, user: u}\nusers:\n- name: u\n"
+                    "  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1, command: %s,"
+                    " interactiveMode: Never}\n" % (fx.port, plug))
+        mnt = os.path.join(d, "m")
+        os.mkdir(mnt)
+        for opt in ("no_such_option", "max_threads=4", "debugx=1"):
+            rc, _, err, _ = run([podfs_bin(), "-f", "--kubeconfig", kc, "-o", opt, mnt], timeout=15)
+            eq(rc, 1, "-o %s: exit status" % opt)
+            check(opt.split("=")[0] in err.decode(), "-o %s: %r" % (opt, err))
+            check(not os.path.exists(marker), "-o %s: the plugin ran first" % opt)
+            check(not is_mount(mnt), "-o %s: mounted" % opt)
+        rc, out, _, _ = run([podfs_bin(), "--help"])
+        eq(rc, 0, "--help")
+        text = out.decode()
+        check("max_threads" not in text, "--help lists max_threads: %s" % text)
+        for word in ("clone_fd", "max_idle_threads", "-n NS", "--as USER", "login_timeout=",
+                     "--list-contexts"):
+            check(word in text, "%s missing in --help" % word)
+        # a regular file as the mount point: refused, nothing mounted
+        f = os.path.join(d, "file")
+        open(f, "w").close()
+        rc, _, err, _ = run([podfs_bin(), "-f", "--kubeconfig", fx.kubeconfig, f], timeout=15)
+        eq(rc, 1, "regular file as mount point")
+        check(b"is not a directory" in err and not is_mount(f), err)
+        # the default kubeconfig path, with HOME ending in '/'
+        home = os.path.join(d, "home") + "/"
+        env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+        env["HOME"] = home
+        rc, _, err, _ = run([podfs_bin(), "-f", mnt], env=env, timeout=15)
+        eq(rc, 1, "no kubeconfig")
+        check(("%s.kube/config: no kubeconfig file found" % home).encode() in err and b"//" not in err,
+              err)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_dash_n_namespace(fx):
+    """-n NS is the namespace, as with kubectl (also -nNS); not a context."""
+    for args in (["-n", "demo"], ["-ndemo"]):
+        with Mount(fx, args=args) as m:
+            eq(sorted(os.listdir(m.path)), sorted([".podfs"] + demo_pods(fx)), " ".join(args))
+            check(b"context: fixture\n" in read(m.p(".podfs", "status")), "context unchanged")
+
+
+def completion(fx, *words, kubeconfig=True):
+    """COMPREPLY of the installed-to-be completion for `podfs WORDS...`."""
+    script = os.path.join(ROOT, "contrib", "podfs.bash-completion")
+    pre = [podfs_bin()] + (["--kubeconfig", fx.kubeconfig] if kubeconfig else [])
+    words = pre + list(words)
+    prog = ("source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _podfs; printf '%%s\\n' \"${COMPREPLY[@]}\""
+            % (shlex.quote(script), " ".join(shlex.quote(w) for w in words), len(words) - 1))
+    r = subprocess.run(["bash", "-c", prog], capture_output=True, timeout=30)
+    eq(r.returncode, 0, "completion: %r" % r.stderr)
+    return r.stdout.decode().split()
+
+
+def test_bash_completion(fx):
+    """Options, -o options (after a comma too) and the kubeconfig's contexts."""
+    rc, out, _, _ = run([podfs_bin(), "--kubeconfig", fx.kubeconfig, "--list-contexts"])
+    eq((rc, sorted(out.decode().split())),
+       (0, ["fixture", "fixture-anon", "fixture-cert", "fixture-limited"]), "--list-contexts")
+    eq(sorted(completion(fx, "--context", "fixture-")),
+       ["fixture-anon", "fixture-cert", "fixture-limited"], "--context")
+    check({"fixture", "fixture-limited"} <= set(completion(fx, "fix")), "positional context")
+    eq(sorted(completion(fx, "--as-")), ["--as-group", "--as-uid"], "options")
+    eq(completion(fx, "-o", "cache=1,time"), ["cache=1,timeout="], "-o after a comma")
+    check("allow_other" in completion(fx, "-o", "allow"), "-o allow_other")
+    # KUBECONFIG instead of --kubeconfig
+    os.environ["KUBECONFIG"] = fx.kubeconfig
+    try:
+        check("fixture-cert" in completion(fx, "--context", "", kubeconfig=False), "$KUBECONFIG")
+    finally:
+        del os.environ["KUBECONFIG"]
+
+
 def test_positional_context(fx):
     with Mount(fx, args=["fixture-limited"]) as m:
         eq(sorted(os.listdir(m.path)), [".podfs", "demo"], "CONTEXT before the mount point")
@@ -391,6 +495,9 @@ def test_install(fx):
         binary = os.path.join(dest, "usr", "bin", "podfs")
         page = os.path.join(dest, "usr", "share", "man", "man1", "podfs.1")
         helper = os.path.join(dest, "usr", "sbin", "mount.fuse.podfs")
+        compl = os.path.join(dest, "usr", "share", "bash-completion", "completions", "podfs")
+        check(os.path.isfile(compl) and b"complete -F _podfs podfs" in read(compl),
+              "bash completion installed")
         rc, out, _, _ = run([binary, "--version"])
         eq(rc, 0, "installed podfs --version")
         check(out.startswith(b"podfs "), out)
@@ -432,7 +539,8 @@ def main():
         for t in (test_version, test_namespace_at_root, test_default_modes_owner_only,
                   test_uid_gid_umask, test_allow_other, test_read_only,
                   test_entry_and_attr_timeout, test_fsname_subtype, test_auto_unmount,
-                  test_loglevel, test_bad_options, test_positional_context,
+                  test_loglevel, test_bad_options, test_options_checked_first,
+                  test_dash_n_namespace, test_bash_completion, test_positional_context,
                   test_daemonize, test_mount_fuse3, test_install):
             s.run(t, fx)
     return s.report()

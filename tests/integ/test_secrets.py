@@ -10,12 +10,14 @@ import base64
 import os
 import re
 import select
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, check  # noqa: E402
+from mount import Mount, Suite, check, is_mount, podfs_bin, run  # noqa: E402
 
 PASSWORD = "podfs-test-password-7f3a9c"
 
@@ -130,8 +132,8 @@ def t_cert_debug(fx):
 
 
 def t_password_rejected(fx):
-    """A basic-auth user the server rejects: the errors name the user, never
-    the password (log with -d, .podfs/status)."""
+    """A basic-auth user the server rejects: the mount fails, and its message
+    and -d trace name the user, never the password."""
     kc = os.path.join(fx.state, "kubeconfig-basic")
     with open(fx.kubeconfig) as f:
         text = f.read()
@@ -141,24 +143,53 @@ def t_password_rejected(fx):
     check(PASSWORD in text, "could not add the basic-auth user")
     with open(kc, "w") as f:
         f.write(text)
-    with Mount(fx, kubeconfig=kc, args=["-d", "--context", "fixture-anon"]) as m:
+    mnt = tempfile.mkdtemp(prefix="podfs-mnt-")
+    try:
+        rc, out, err, _ = run([podfs_bin(), "-f", "-d", "--kubeconfig", kc, "--context",
+                               "fixture-anon", mnt], timeout=30)
+        text = (out + err).decode(errors="replace")
+        check(rc == 1 and not is_mount(mnt), "mounted with a refused password: %r" % text[-300:])
+        check("Unauthorized" in text and "fixture-anon" in text, text[-300:])
+        check(PASSWORD not in text, "the message shows the password")
+        check(base64.b64encode(("basic-user:" + PASSWORD).encode()).decode() not in text,
+              "the log shows the Authorization header")
+    finally:
+        if is_mount(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+        os.rmdir(mnt)
+
+
+def t_revoked_mid_mount(fx):
+    """A token revoked while mounted: .podfs/status and the log say
+    unauthorized and name the user, never the token."""
+    tok = "revocable-%d-secret" % time.time_ns()
+    fx.control("token", token=tok)
+    kc = os.path.join(fx.state, "kubeconfig-revoked")
+    with open(fx.kubeconfig) as f:
+        text = f.read()
+    with open(kc, "w") as f:
+        f.write(text.replace("- name: fixture-anon\n  user: {}",
+                             "- name: fixture-anon\n  user: {token: %s}" % tok))
+    with Mount(fx, kubeconfig=kc, args=["-d", "--context", "fixture-anon"],
+               opts=["cache=0"]) as m:
+        os.listdir(m.p("demo"))
+        fx.control("token", token=tok, revoke=1)
         try:
-            os.listdir(m.p("demo"))
+            os.listdir(m.p("default"))
         except OSError:
             pass
         st = open(m.p(".podfs", "status")).read()
-        check(PASSWORD not in st, "status shows the password")
-        check(PASSWORD not in proc_strings(m.proc.pid), "the password in argv/environ")
+        check("connectivity: unauthorized" in st and tok not in st, st)
         m.stop()
-        check(PASSWORD not in m.read_log(), "the log shows the password")
-        check(base64.b64encode(("basic-user:" + PASSWORD).encode()).decode()
-              not in m.read_log(), "the log shows the Authorization header")
+        log = m.read_log()
+        check("refused the credential of user fixture-anon" in log, log[-500:])
+        check(tok not in log, "the log shows the token")
 
 
 def main():
     s = Suite("test_secrets")
     with fixture.Fixture() as fx:
-        for t in (t_token_debug, t_cert_debug, t_password_rejected):
+        for t in (t_token_debug, t_cert_debug, t_password_rejected, t_revoked_mid_mount):
             s.run(t, fx)
     return s.report()
 

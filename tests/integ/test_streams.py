@@ -2,7 +2,8 @@
 """Integration test of the stream files (attach stdin/stdout/stderr,
 log.follow, the growing log): mounts podfs on the fixture cluster and uses
 the files the way a user does -- cat, echo, timeout -s INT, poll, several
-readers, a server that drops every connection mid-stream.
+readers, O_NONBLOCK reads and writes, grep -r over a pod, a server that
+drops every connection mid-stream.
 Prints 'test_streams: N passed, N failed' last."""
 
 import errno
@@ -10,6 +11,7 @@ import hashlib
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from mount import Mount, Suite, check, read_until, run  # noqa: E402
+from mount import Mount, Suite, check, read, read_until, run  # noqa: E402
 
 MANY = 50
 
@@ -187,6 +189,26 @@ def t_log_follow(m, fx):
         os.close(fd)
 
 
+def t_log_follow_resumes(m, fx):
+    """A follow the server ends while the container runs is resumed from
+    the last line delivered: no line lost, none repeated (without the
+    resume the follow would end: EOF before the second line)."""
+    fd = os.open(m.p("demo", "echo", "echo", "log.follow"), os.O_RDONLY)
+    fx.set(log_follow_end="1")
+    try:
+        time.sleep(0.5)
+        got = b""
+        for i in range(3):
+            mark = b"resume-mark-%d-%d\n" % (i, time.time_ns())
+            with open(m.p("demo", "echo", "echo", "stdin"), "wb") as w:
+                w.write(mark)
+            got += read_until(fd, mark, timeout=10)
+            check(got.count(mark) == 1, "line %d delivered %d times" % (i, got.count(mark)))
+    finally:
+        fx.set(log_follow_end="")
+        os.close(fd)
+
+
 def t_tail_f_log(m, fx):
     """`tail -f log` shows lines appended while it runs, within a few seconds."""
     p = subprocess.Popen(["tail", "-n", "0", "-f", m.p("demo", "echo", "echo", "log")],
@@ -231,13 +253,118 @@ def t_drop_gives_eio(m, fx):
         os.close(fd)
 
 
+def _blocked(signum, frame):
+    raise AssertionError("blocked: O_NONBLOCK was not honoured")
+
+
+def _eagain(fn):
+    """Does fn fail with EAGAIN?  A call that blocks instead fails the test
+    after 5 s (the alarm interrupts it) rather than hanging the suite."""
+    old = signal.signal(signal.SIGALRM, _blocked)
+    signal.alarm(5)
+    try:
+        fn()
+    except BlockingIOError:
+        return True
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    return False
+
+
+def t_nonblock_read(m, fx):
+    """O_NONBLOCK: a read with nothing ready is EAGAIN at once (attach
+    stdout, log.follow once drained), also when set later by fcntl; poll
+    says readable when data came, and then the read gets it."""
+    import fcntl
+    out = m.p("demo", "echo", "echo", "stdout")
+    fd = os.open(out, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        t0 = time.time()
+        check(_eagain(lambda: os.read(fd, 100)), "read of a quiet stdout did not fail EAGAIN")
+        check(time.time() - t0 < 2, "EAGAIN took %.1f s" % (time.time() - t0))
+        rc, _, err, _ = run(["sh", "-c", "echo nb-data > '%s'" % m.p("demo", "echo", "echo", "stdin")])
+        check(rc == 0, "echo > stdin: %r" % err)
+        r, _, _ = select.select([fd], [], [], 10)
+        check(r, "poll never said readable")
+        got = os.read(fd, 100)
+        check(got == b"nb-data\n", "read %r" % got)
+        check(_eagain(lambda: os.read(fd, 100)), "drained stdout did not fail EAGAIN")
+    finally:
+        os.close(fd)
+    # set by fcntl after a blocking open: the flag of the read counts
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        check(_eagain(lambda: os.read(fd, 100)), "fcntl O_NONBLOCK ignored")
+    finally:
+        os.close(fd)
+    # log.follow: the log so far, then EAGAIN instead of following
+    fd = os.open(m.p("demo", "multi", "sidecar", "log.follow"), os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        deadline, got = time.time() + 10, b""
+        while time.time() < deadline:
+            chunk = []
+            if _eagain(lambda: chunk.append(os.read(fd, 65536))):
+                if got:
+                    break
+                select.select([fd], [], [], 0.5)
+                continue
+            check(chunk[0], "log.follow ended (EOF)")
+            got += chunk[0]
+        check(got, "log.follow gave nothing within 10 s")
+    finally:
+        os.close(fd)
+
+
+def t_nonblock_write(m, fx):
+    """O_NONBLOCK writes: stdin of an exec session not started yet takes
+    bytes until its buffer is full (a short write at the edge), then
+    EAGAIN; poll does not say writable then."""
+    d = m.p("demo", "echo", "echo", "exec")
+    sid = read(os.path.join(d, "new")).decode().strip()
+    fd = os.open(os.path.join(d, sid, "stdin"), os.O_WRONLY | os.O_NONBLOCK)
+    total, chunk = 0, b"x" * 65536
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 20:
+            n = [0]
+
+            def one():
+                n[0] = os.write(fd, chunk)
+            if _eagain(one):
+                break
+            check(n[0] > 0, "write returned 0")
+            total += n[0]
+        else:
+            raise AssertionError("no EAGAIN after %d bytes" % total)
+        check(total == 1 << 20, "took %d bytes, the buffer holds 1 MiB" % total)
+        _, w, _ = select.select([], [fd], [], 0.2)
+        check(not w, "poll says writable on a full buffer")
+    finally:
+        os.close(fd)
+        os.rmdir(os.path.join(d, sid))
+
+
+def t_grep_r(m, fx):
+    """`grep -r` over a pod directory finishes (it opens with O_NONBLOCK):
+    stream files answer EAGAIN instead of blocking on Ports/<port>,
+    log.follow or stdout."""
+    rc, out, err, _ = run(["grep", "-r", "no-such-text-anywhere", m.p("demo", "ticker")],
+                          timeout=60)
+    check(rc is not None, "grep -r still blocked after 60 s: %r" % err[-500:])
+    check(rc in (1, 2), "grep rc %r: %r" % (rc, err[-500:]))
+    check(b"Resource temporarily unavailable" in err, "no EAGAIN reported: %r" % err[-500:])
+
+
 def main():
     s = Suite("test_streams")
     tmp = tempfile.mkdtemp(prefix="podfs-streams-")
     with fixture.Fixture(cluster=cluster_file(tmp)) as fx, Mount(fx) as m:
         for t in (t_echo_through_attach, t_stdin_refused_without_spec, t_two_readers,
-                  t_interrupt, t_poll_wakes, t_log_follow, t_tail_f_log,
-                  t_many_blocked_readers, t_big_roundtrip, t_drop_gives_eio):
+                  t_interrupt, t_poll_wakes, t_log_follow, t_log_follow_resumes, t_tail_f_log,
+                  t_many_blocked_readers, t_big_roundtrip, t_nonblock_read,
+                  t_nonblock_write, t_grep_r, t_drop_gives_eio):
             s.run(t, m, fx)
         rc = m.stop()
         log = m.read_log()

@@ -70,8 +70,8 @@ static void test_data_fields(void)
 	    "clusters:\n- name: c\n  cluster: &cl {server: 'http://localhost:8080'}\n"
 	    "- name: c2\n  cluster: *cl\n"
 	    "users:\n- name: u\n  user: {token: abc.def}\n"
-	    "contexts:\n- name: y\n  context: {cluster: c2, user: u, namespace: kube-system}\n";
-	CHECK_MSG(load(y, "y", &kc, err, sizeof(err)) == 0, "%s", err);
+	    "contexts:\n- name: yy\n  context: {cluster: c2, user: u, namespace: kube-system}\n";
+	CHECK_MSG(load(y, "yy", &kc, err, sizeof(err)) == 0, "%s", err);
 	CHECK(kc.token && !strcmp(kc.token, "abc.def"));
 	CHECK(!strcmp(kc.namespace, "kube-system"));
 	CHECK(!strcmp(kc.server, "http://localhost:8080"));
@@ -89,13 +89,16 @@ static void test_data_fields(void)
 	CHECK(kc.username && !strcmp(kc.username, "bob") && !strcmp(kc.password, "pw"));
 	kc_free(&kc);
 
-	/* oidc id-token is sent as a bearer token */
+	/* oidc: the provider's configuration, for auth to use and refresh */
 	y = "current-context: a\nclusters:\n- name: c\n  cluster: {server: 'https://h'}\n"
 	    "users:\n- name: o\n  user:\n    auth-provider:\n      name: oidc\n"
-	    "      config: {id-token: idtok, client-id: k}\n"
+	    "      config: {id-token: idtok, client-id: k, idp-issuer-url: 'https://i',\n"
+	    "               refresh-token: rt, client-secret: cs}\n"
 	    "contexts:\n- name: a\n  context: {cluster: c, user: o}\n";
 	CHECK_MSG(load(y, NULL, &kc, err, sizeof(err)) == 0, "%s", err);
-	CHECK(kc.token && !strcmp(kc.token, "idtok"));
+	CHECK(!kc.token && kc.oidc && !strcmp(kc.oidc->id_token, "idtok") &&
+	      !strcmp(kc.oidc->refresh_token, "rt") && !strcmp(kc.oidc->client_secret, "cs") &&
+	      !strcmp(kc.oidc->issuer, "https://i") && !strcmp(kc.oidc->user, "o"));
 	CHECK(kc.auth_provider && !strcmp(kc.auth_provider, "oidc"));
 	kc_free(&kc);
 }
@@ -272,8 +275,10 @@ static void test_broken(void)
 	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: the gcp auth plugin has been removed", "gke-gcloud-auth-plugin", "zzz");
 	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: azure, config: {access-token: zzz}}\n", head);
 	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: the azure auth plugin has been removed", "kubelogin", "zzz");
-	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: oidc, config: {refresh-token: zzz}}\n", head);
-	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: oidc has no config.id-token", "kubelogin", "zzz");
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: oidc, config: {refresh-token: zzz, client-id: k}}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.auth-provider.config.idp-issuer-url: missing", NULL, "zzz");
+	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: oidc, config: {idp-issuer-url: 'https://i', client-id: k}}\n", head);
+	EXPECT_ERR(y, NULL, "users[0].user.auth-provider.config.id-token: missing, and no refresh-token", NULL, NULL);
 	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: openstack}\n", head);
 	EXPECT_ERR(y, NULL, "users[0].user.auth-provider: provider \"openstack\" is not supported", NULL, NULL);
 	snprintf(y, sizeof(y), "%susers:\n- name: u\n  user:\n    auth-provider: {name: gcp}\n    exec: {command: x}\n", head);
@@ -358,12 +363,12 @@ static void test_exec(void)
 		"      command: ./bin/plugin\n      args: [get-token, --cluster, prod]\n"
 		"      env: [{name: A, value: '1'}, {name: B}]\n"
 		"      installHint: 'brew install plugin'\n      provideClusterInfo: true\n"
-		"- name: y\n  user:\n    token: static\n    exec: {apiVersion: client.authentication.k8s.io/v1, "
+		"- name: yy\n  user:\n    token: static\n    exec: {apiVersion: client.authentication.k8s.io/v1, "
 		"command: p, interactiveMode: Never}\n"
 		"- name: z\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1, "
 		"command: p, interactiveMode: Always}\n"
 		"contexts:\n- name: a\n  context: {cluster: c, user: x}\n"
-		"- name: b\n  context: {cluster: c, user: y}\n- name: z\n  context: {cluster: c, user: z}\n";
+		"- name: b\n  context: {cluster: c, user: yy}\n- name: z\n  context: {cluster: c, user: z}\n";
 
 	CHECK_MSG(load(y, NULL, &kc, err, sizeof(err)) == 0, "%s", err);
 	CHECK(kc.exec != NULL);

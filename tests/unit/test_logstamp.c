@@ -70,16 +70,5 @@ int main(void)
 		CHECK_MSG(a.len == strlen("plain line\nanother\n") &&
 			  !memcmp(a.buf, "plain line\nanother\n", a.len), "%.*s", (int)a.len, a.buf);
 	}
-	{
-		int64_t s, ns;
-
-		CHECK(log_stamp_parse("2024-05-01T10:00:00Z", &s, &ns) == 0 && ns == 0);
-		CHECK(log_stamp_parse("2024-05-01T10:00:00.123456789Z", &s, &ns) == 0 && ns == 123456789);
-		CHECK(log_stamp_parse("2024-05-01T10:00:00.1234567891Z", &s, &ns) == 0 && ns == 123456789);
-		CHECK(log_stamp_parse("2024-05-01T10:00:00.Z", &s, &ns) < 0);
-		CHECK(log_stamp_parse("2024-05-01 10:00:00Z", &s, &ns) < 0);
-		CHECK(log_stamp_parse("garbage", &s, &ns) < 0);
-		CHECK(log_stamp_parse("2024-05-01T10:00:00+02:00", &s, &ns) < 0);
-	}
 	return check_report("test_logstamp");
 }

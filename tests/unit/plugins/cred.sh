@@ -4,7 +4,8 @@
 #   COUNT_FILE  counts the runs (one line, the number)
 #   INFO_FILE   receives $KUBERNETES_EXEC_INFO
 #   MODE        token (default) | alternate (odd runs "stale-token", even
-#               runs TOKEN) | file (print OUT_FILE) | fail | hang
+#               runs TOKEN) | file (print OUT_FILE) | fail | failblank
+#               (aws-cli style: blank lines before the message) | hang
 #   TOKEN, EXPIRY (RFC 3339, empty = none), VERSION (the apiVersion printed),
 #   SLEEP (seconds before answering)
 n=0
@@ -24,6 +25,9 @@ fail)
 	echo "error: not logged in: run 'cred login' first" >&2
 	echo "more detail" >&2
 	exit 3 ;;
+failblank)
+	printf '\n  \nAn error occurred (ExpiredToken) when calling GetToken\nsecond\n' >&2
+	exit 255 ;;
 hang)
 	sleep 30
 	exit 0 ;;

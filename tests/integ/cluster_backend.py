@@ -265,7 +265,8 @@ class ClusterBackend(ApiClient):
         if self.attached and self.proc is None:
             self._start_apiserver()     # leave the cluster as found
         for ns in self.created:
-            self.kubectl("delete", "namespace", ns, "--wait=false")
+            # waited for: a next suite may make the same namespace again
+            self.kubectl("delete", "namespace", ns, "--wait=true", timeout=180)
         self.created = []
 
     def __enter__(self):

@@ -193,8 +193,8 @@ def t_log_follow_resumes(m, fx):
     """A follow the server ends while the container runs is resumed from
     the last line delivered: no line lost, none repeated (without the
     resume the follow would end: EOF before the second line)."""
+    fx.set(log_follow_end="1")       # first: a backend without it leaves no fd open
     fd = os.open(m.p("demo", "echo", "echo", "log.follow"), os.O_RDONLY)
-    fx.set(log_follow_end="1")
     try:
         time.sleep(0.5)
         got = b""

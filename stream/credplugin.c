@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -398,7 +399,7 @@ static void collect(int ofd, int efd, long deadline, struct output *o)
 			o->timed_out = 1;
 			break;
 		}
-		if (poll(p, 2, (int)(left > 1000 ? 1000 : left)) < 0) {
+		if (poll(p, 2, (int)(left > INT_MAX ? INT_MAX : left)) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;

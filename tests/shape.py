@@ -9,6 +9,9 @@
    counted.
 2. Data flows one way: nothing in stream/ includes a header from fs/
    (stream/ knows sessions, buffers and the cluster; fs/ knows FUSE).
+3. The module map in docs/architecture.md names every .c of fs/ and
+   stream/ (and every header without one), and no page of docs/ names a
+   source file that does not exist.
 
 Prints each violation and "shape: N passed, N failed"; exits 1 on any.
 `--list N` prints the N longest functions instead."""
@@ -61,6 +64,26 @@ def check():
                 for k, line in enumerate(f, 1):
                     if re.match(r'\s*#\s*include\s+"fs/', line):
                         bad.append("%s:%d: stream/ includes fs/ (%s)" % (path, k, line.strip()))
+    return bad + check_docs()
+
+
+def check_docs():
+    bad = []
+    docs = os.path.join(ROOT, "docs")
+    with open(os.path.join(docs, "architecture.md"), encoding="utf-8") as f:
+        arch = f.read()
+    for path in sources():
+        alone = path.endswith(".h") and not os.path.exists(os.path.join(ROOT, path[:-1] + "c"))
+        if (path.endswith(".c") or alone) and "`%s`" % path not in arch:
+            bad.append("docs/architecture.md: the module map does not name %s" % path)
+    for name in sorted(os.listdir(docs)):
+        if not name.endswith(".md"):
+            continue
+        with open(os.path.join(docs, name), encoding="utf-8") as f:
+            for k, line in enumerate(f, 1):
+                for ref in re.findall(r"\b((?:fs|stream)/[a-z_]+\.[ch])\b", line):
+                    if not os.path.exists(os.path.join(ROOT, ref)):
+                        bad.append("docs/%s:%d: names %s, which does not exist" % (name, k, ref))
     return bad
 
 

@@ -4,9 +4,11 @@
  * multiplexer loop (fd, timers, kicks).  The transports (sess_ws.c,
  * sess_http.c) only move bytes and decide how a connection ended.
  *
- * Flow: session_start() connects in the caller's thread (so an open() or
- * `start` fails with the server's errno), then mux_add() hands it to the
- * pod's loop, whose first kick adopts it.  From then on only the loop
+ * Flow: session_start() of a WebSocket kind connects in the caller's
+ * thread (so an open() or `start` fails with the server's errno); an HTTP
+ * kind only prepares its transfer, and its opener hears from the settle
+ * callback.  Then mux_add() hands it to the pod's loop, whose first kick
+ * adopts it.  From then on only the loop
  * thread touches the connection; other threads change requests or buffers
  * and kick the session.
  *

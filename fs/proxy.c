@@ -23,10 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fs/fs.h"
 #include "fs/owner.h"
 #include "fs/path.h"
-#include "stream/log.h"
 #include "stream/session.h"
 
 /* Percent-escape what a request line cannot carry as is. */

@@ -113,8 +113,9 @@ static void owner_on_end(void *ud, struct session *s)
 	owner_put(o);		/* the session's reference */
 }
 
-/* The session is o's: set once, by whichever of the start's return and
- * its settle (on the multiplexer thread) comes first. */
+/* The session is o's.  Both the start's return and the settle (on the
+ * multiplexer thread, possibly first) set it, to the same session; the
+ * lock orders the two. */
 static void owner_bind(struct owner *o, struct session *s)
 {
 	pthread_mutex_lock(&owners_lock);
@@ -196,7 +197,7 @@ int owner_open(struct owner *o, fuse_req_t req, struct fuse_file_info *fi,
 }
 
 struct oparked {		/* an open answered when its session settles */
-	struct owner *o;	/* the caller's reference */
+	struct owner *o;	/* a reference of its own */
 	fuse_req_t req;
 	struct fuse_file_info fi;	/* a copy: the kernel's is gone by then */
 };
@@ -247,12 +248,17 @@ void owner_open_settled(struct owner *o, const struct session_params *sp, fuse_r
 		po->fi = *fi;
 		p.on_settled = owner_on_settled;
 		p.settled_ud = po;
-		if (!(e = owner_start(o, &p, err, sizeof(err))))
-			return;	/* owner_on_settled replies and drops o */
+		/* po's own: the settle may come, and drop it, before
+		 * owner_start returns, while the caller's keeps o alive */
+		owner_get(o);
+		if ((e = owner_start(o, &p, err, sizeof(err))))
+			owner_put(o);	/* no settle will come */
 	}
-	free(po);
-	owner_put(o);
-	fuse_reply_err(req, -e);
+	if (e) {
+		free(po);
+		fuse_reply_err(req, -e);
+	}
+	owner_put(o);		/* the caller's */
 }
 
 void owners_shutdown(void)

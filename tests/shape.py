@@ -9,6 +9,9 @@
    counted.
 2. Data flows one way: nothing in stream/ includes a header from fs/
    (stream/ knows sessions, buffers and the cluster; fs/ knows FUSE).
+   Within fs/ the bottom layers include only what LOWER allows: the
+   open-file engine and the mount state never reach up to an owner, a
+   registry or the router.
 3. The module map in docs/architecture.md names every .c of fs/ and
    stream/ (and every header without one), and no page of docs/ names a
    source file that does not exist.
@@ -22,6 +25,13 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUNC_MAX = 120
 DIRS = ("fs", "stream")
+# fs/ files of the bottom layers -> the fs/ headers they may include
+LOWER = {
+    "fs/fs.c": {"fs/fs.h"},
+    "fs/handles.c": {"fs/handles.h"},
+    "fs/parked.c": {"fs/parked.h", "fs/handles.h"},
+    "fs/owner.c": {"fs/owner.h", "fs/fs.h", "fs/handles.h", "fs/parked.h", "fs/path.h"},
+}
 # a definition's head: starts in column 0, not a declaration or a macro
 HEAD = re.compile(r"^[A-Za-z_][^;#=]*\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
@@ -64,6 +74,12 @@ def check():
                 for k, line in enumerate(f, 1):
                     if re.match(r'\s*#\s*include\s+"fs/', line):
                         bad.append("%s:%d: stream/ includes fs/ (%s)" % (path, k, line.strip()))
+        if path in LOWER:
+            with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+                for k, line in enumerate(f, 1):
+                    m = re.match(r'\s*#\s*include\s+"(fs/[^"]+)"', line)
+                    if m and m.group(1) not in LOWER[path]:
+                        bad.append("%s:%d: a bottom layer includes %s" % (path, k, m.group(1)))
     return bad + check_docs()
 
 

@@ -103,7 +103,8 @@ static void ctl_read(fuse_req_t req, struct handle *hd, size_t size, off_t off, 
 
 /* Each line is one command; a write's last line needs no newline (the
  * shell's `echo` and `printf` write whole commands at once).  The first
- * failing command fails the write with its errno. */
+ * failing command fails the write with its errno; a write with a
+ * `hangup` is answered when the session has ended. */
 static void ctl_write(fuse_req_t req, struct handle *hd, const char *buf, size_t size,
 		      off_t off, int flags)
 {
@@ -111,7 +112,7 @@ static void ctl_write(fuse_req_t req, struct handle *hd, const char *buf, size_t
 	struct ctl_cmd c;
 	char word[48];
 	size_t i = 0;
-	int e = 0;
+	int e = 0, hang = 0;
 
 	(void)off;
 	(void)flags;
@@ -121,12 +122,14 @@ static void ctl_write(fuse_req_t req, struct handle *hd, const char *buf, size_t
 
 		if ((e = ctl_parse(buf + i, len, &c, word, sizeof(word))) && word[0])
 			pwarn("%s: bad ctl command \"%.40s\"", xs_owner(x)->label, word);
-		if (!e)
-			e = xs_ctl(x, &c);
+		if (!e && !(e = xs_ctl(x, &c)))
+			hang |= c.op == CTL_HANGUP;
 		i += len + (nl ? 1 : 0);
 	}
 	if (e)
 		fuse_reply_err(req, -e);
+	else if (hang)
+		xs_reply_at_end(x, req, size);
 	else
 		fuse_reply_write(req, size);
 }

@@ -1,6 +1,9 @@
-/* log.follow: every open starts its own log session (stream/session.c
+/* log.follow: every open starts its own log session (stream/sess_http.c
  * follows the log and resumes it after a drop), read through a stream
- * file; close hangs it up.  The owner has no registry: the file and the
+ * file; close hangs it up.  The open is answered from the multiplexer
+ * thread once the response head came (owner_open_settled), so the
+ * status of the log request is the open's errno and no FUSE worker
+ * waits for it.  The owner has no registry: the file and the
  * running session are all that hold it. */
 #include "fs/follow.h"
 
@@ -15,19 +18,12 @@
 /* Nothing to do at the end, no registry, nothing embedding the owner. */
 static const struct owner_ops follow_ops = { .ended = NULL };
 
-static void follow_closed(struct owner *o, void *ud)
-{
-	(void)ud;
-	owner_hangup(o);
-}
-
 void follow_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 		 struct fuse_file_info *fi)
 {
 	struct session_params sp;
 	struct owner *o;
-	char label[OWNER_LABEL_MAX], err[512] = "";
-	int e;
+	char label[OWNER_LABEL_MAX];
 
 	(void)ino;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
@@ -40,11 +36,7 @@ void follow_open(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 		return;
 	}
 	owner_params(&sp, SESS_LOG, p);
-	/* its own session: the file is the buffer's sole reader */
-	if (!(e = owner_start(o, &sp, err, sizeof(err))) &&
-	    (e = owner_open(o, req, fi, session_output(o->sess, 0), NULL, follow_closed, NULL)) < 0)
-		owner_hangup(o);
-	owner_put(o);		/* the creator's: the file and the session hold it */
-	if (e < 0)
-		fuse_reply_err(req, -e);
+	/* its own session (the file is the buffer's sole reader); the open
+	 * is answered when the log's response head came, as Proxy's is */
+	owner_open_settled(o, &sp, req, fi);
 }

@@ -1,6 +1,7 @@
-/* Stream-session owners (see owner.h): references, the start, the end
- * callback, the files and the teardown at unmount, once for attach, exec,
- * Ports and log.follow.
+/* Stream-session owners (see owner.h): references, the start (at once or
+ * answered when the session settles), the end callback, the files and the
+ * teardown at unmount, once for attach, exec, Ports, Proxy and
+ * log.follow.
  *
  * owners_lock guards every owner's refs and the list of live owners.  It
  * is a leaf: nothing else is locked under it and no callback runs under
@@ -9,6 +10,7 @@
 #include "fs/owner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,30 +113,47 @@ static void owner_on_end(void *ud, struct session *s)
 	owner_put(o);		/* the session's reference */
 }
 
+/* The session is o's.  Both the start's return and the settle (on the
+ * multiplexer thread, possibly first) set it, to the same session; the
+ * lock orders the two. */
+static void owner_bind(struct owner *o, struct session *s)
+{
+	pthread_mutex_lock(&owners_lock);
+	o->sess = s;
+	pthread_mutex_unlock(&owners_lock);
+}
+
 int owner_start(struct owner *o, const struct session_params *sp, char *err, size_t errlen)
 {
+	struct session_params p = *sp;
 	struct session *s;
 	int e = 0;
 
+	p.in_writer = wset_notify;	/* wired before the loop sees it */
+	p.in_writer_ud = o->ws;
 	owner_get(o);		/* the session's, dropped by owner_on_end */
-	s = session_start(podfs->rest, sp, owner_on_end, o, &e, err, errlen);
+	s = session_start(podfs->rest, &p, owner_on_end, o, &e, err, errlen);
 	if (!s) {
 		pdebug("%s: %s", o->label, err);
 		podfs_note(podfs, e, err);
 		owner_put(o);	/* no session, no end callback */
 		return e ? e : -EIO;
 	}
-	podfs_note(podfs, 0, NULL);
-	o->sess = s;
-	if (session_input(s))
-		chanbuf_set_writer(session_input(s), wset_notify, o->ws);
+	if (!p.on_settled)	/* a parked open notes at its settle */
+		podfs_note(podfs, 0, NULL);
+	owner_bind(o, s);
 	return 0;
 }
 
 void owner_hangup(struct owner *o)
 {
-	if (o->sess)
-		session_hangup(o->sess);
+	struct session *s;
+
+	pthread_mutex_lock(&owners_lock);
+	s = o->sess;
+	pthread_mutex_unlock(&owners_lock);
+	if (s)
+		session_hangup(s);
 }
 
 struct ofile {			/* what a file's release needs */
@@ -175,6 +194,71 @@ int owner_open(struct owner *o, fuse_req_t req, struct fuse_file_info *fi,
 		free(f);
 	}
 	return e;
+}
+
+struct oparked {		/* an open answered when its session settles */
+	struct owner *o;	/* a reference of its own */
+	fuse_req_t req;
+	struct fuse_file_info fi;	/* a copy: the kernel's is gone by then */
+};
+
+static void closed_hangup(struct owner *o, void *ud)
+{
+	(void)ud;
+	owner_hangup(o);
+}
+
+/* Multiplexer thread: how the start went; answer the parked open. */
+static void owner_on_settled(void *ud, struct session *s, int err)
+{
+	struct oparked *po = ud;
+	struct owner *o = po->o;
+	int acc = po->fi.flags & O_ACCMODE, e = -err;
+	char why[600];
+
+	owner_bind(o, s);
+	if (err) {	/* said before the open returns: its caller may look */
+		session_state(s, NULL, why, sizeof(why));
+		pdebug("%s: %s", o->label, why);
+		podfs_note(podfs, e, why);
+	} else {
+		podfs_note(podfs, 0, NULL);
+		e = owner_open(o, po->req, &po->fi, acc == O_WRONLY ? NULL : session_output(s, 0),
+			       acc == O_RDONLY ? NULL : session_input(s), closed_hangup, NULL);
+		if (e < 0)
+			owner_hangup(o);
+	}
+	if (e < 0)
+		fuse_reply_err(po->req, -e);
+	owner_put(o);
+	free(po);
+}
+
+void owner_open_settled(struct owner *o, const struct session_params *sp, fuse_req_t req,
+			struct fuse_file_info *fi)
+{
+	struct oparked *po = malloc(sizeof(*po));
+	struct session_params p = *sp;
+	char err[600];
+	int e = -ENOMEM;
+
+	if (po) {
+		po->o = o;
+		po->req = req;
+		po->fi = *fi;
+		p.on_settled = owner_on_settled;
+		p.settled_ud = po;
+		/* po's own: the settle may come, and drop it, before
+		 * owner_start returns, while the caller's keeps o alive */
+		owner_get(o);
+		if ((e = owner_start(o, &p, err, sizeof(err))))
+			owner_put(o);	/* no settle will come */
+	}
+	if (e) {
+		free(po);
+		fuse_reply_err(req, -e);
+	}
+	owner_put(o);		/* the caller's */
 }
 
 void owners_shutdown(void)

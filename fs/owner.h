@@ -1,7 +1,5 @@
-/* The FUSE-side owner of one stream session: attach, exec and log.follow
- * use it; Ports (struct pconn) and Proxy (struct pxy) are being rewritten
- * on the stream side and are meant to become owners too (a port
- * connection is owner_new + an `ended` callback that notes failures).
+/* The FUSE-side owner of one stream session: attach, exec, Ports, Proxy
+ * and log.follow all use it.
  *
  * It gathers what every stream owner needs: the session's parameters and
  * start, the writer set of its input buffer, the end callback, a reference
@@ -50,10 +48,12 @@ struct owner_ops {
 
 struct owner {
 	const struct owner_ops *ops;
-	/* Set by owner_start before the owner is published to other
-	 * threads (its registry), fixed after: */
+	/* Set once by the start (owner_start, or the settle of
+	 * owner_open_settled on the multiplexer thread) under owners_lock;
+	 * read by whoever the start's outcome reached (its registry, the
+	 * open file), fixed after: */
 	struct session *sess;		/* the start's reference, or NULL */
-	struct wset *ws;		/* writers of the session's input */
+	struct wset *ws;		/* writers of the session's input, fixed */
 	char label[OWNER_LABEL_MAX];	/* "ns/pod/container" for messages */
 	/* Guarded by owners_lock (owner.c): */
 	int refs;
@@ -68,11 +68,20 @@ struct owner *owner_new(const struct owner_ops *ops, const char *label);
 /* Parameters of a session on p's pod (and container) of this kind, with
  * the mount's buffer size; the caller adds what the kind needs. */
 void owner_params(struct session_params *sp, int kind, const struct pfs_path *p);
-/* Start the session (blocking, bounded by -o timeout): the session holds a
- * reference until its end; its input buffer's writer callback becomes
- * wset_notify(o->ws).  The outcome is noted for .podfs/status.  0, or
- * -errno with err saying why (nothing taken). */
+/* Start the session (a WebSocket kind: blocking, bounded by -o timeout):
+ * the session holds a reference until its end; its input buffer's writer
+ * callback becomes wset_notify(o->ws).  The outcome is noted for
+ * .podfs/status.  0, or -errno with err saying why (nothing taken). */
 int owner_start(struct owner *o, const struct session_params *sp, char *err, size_t errlen);
+/* Start the session and answer the open later, from the multiplexer
+ * thread, once the session settles (the response head of an HTTP body, a
+ * port's dial verdict after sp->settle_ms): then a stream file on the
+ * session's channel-0 output (unless O_WRONLY) and its input (unless
+ * O_RDONLY) opens as with owner_open, and its close hangs the session up;
+ * a failure is noted and is the open's errno.  No FUSE worker waits.
+ * Takes the caller's reference; replies to req exactly once. */
+void owner_open_settled(struct owner *o, const struct session_params *sp, fuse_req_t req,
+			struct fuse_file_info *fi);
 void owner_get(struct owner *o);
 void owner_put(struct owner *o);
 /* Hang the session up (it ends on its multiplexer soon after). */

@@ -2,8 +2,8 @@
  * proxy (protocol.md §4.3), streamed.
  *
  * The file is a thin layer over a SESS_PROXY session (stream/sess_http.c,
- * libcurl on the pod's multiplexer loop).  open() is parked until the
- * response head arrives (bounded by -o timeout), so the status of the
+ * libcurl on the pod's multiplexer loop) and its owner (fs/owner.h).
+ * open() is parked until the response head arrives (bounded by -o timeout), so the status of the
  * pod's server becomes open's errno: 404 ENOENT, 401/403 EACCES, 5xx EIO,
  * others as design.md §2 (k8s_http_errno, K8S_PROXIED); no FUSE worker
  * waits meanwhile.  The body then flows into a bounded buffer, taken only
@@ -21,13 +21,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "fs/fs.h"
+#include "fs/owner.h"
 #include "fs/path.h"
-#include "fs/parked.h"
-#include "stream/log.h"
 #include "stream/session.h"
 
 /* Percent-escape what a request line cannot carry as is. */
@@ -95,53 +92,16 @@ static int proxy_url(const struct pfs_path *p, char *out, size_t cap)
 	return 0;
 }
 
-/* The parked open, answered once the pod's server replied. */
-struct pxy_open {
-	fuse_req_t req;
-	struct fuse_file_info fi;	/* a copy: the kernel's is gone by then */
-};
-
-/* The open file's end, at close or at unmount: stop the download (a
- * no-op once it is complete) and drop the file's session reference. */
-static void proxy_release(void *ud)
-{
-	session_hangup(ud);
-	session_put(ud);
-}
-
-/* Multiplexer thread: the response head arrived (err 0) or the request
- * failed; answer the open. */
-static void proxy_settled(void *ud, struct session *s, int err)
-{
-	struct pxy_open *o = ud;
-	char why[600];
-	int e;
-
-	if (err) {
-		session_state(s, NULL, why, sizeof(why));
-		pdebug("proxy: %s", why);
-		podfs_note(podfs, -err, why);
-		fuse_reply_err(o->req, err);
-		free(o);
-		return;
-	}
-	podfs_note(podfs, 0, NULL);
-	session_get(s);		/* the file's, dropped by proxy_release */
-	e = parked_open(o->req, &o->fi, &(struct parked_file){ .rd = session_output(s, 0),
-				.on_release = proxy_release, .ud = s });
-	if (e < 0) {
-		proxy_release(s);
-		fuse_reply_err(o->req, -e);
-	}
-	free(o);
-}
+/* No registry, nothing to do at the end: the open (then its file) and
+ * the download hold it. */
+static const struct owner_ops proxy_ops = { .ended = NULL };
 
 void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info *fi)
 {
-	char url[PFS_PROXY_PATH_MAX * 3 + 512], err[600] = "";
-	struct pxy_open *o;
-	struct session *s;
-	int e = 0;
+	char url[PFS_PROXY_PATH_MAX * 3 + 512], label[OWNER_LABEL_MAX];
+	struct session_params sp;
+	struct owner *o;
+	int e;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		fuse_reply_err(req, EACCES);
@@ -151,22 +111,13 @@ void proxy_open(fuse_req_t req, const struct pfs_path *p, struct fuse_file_info 
 		fuse_reply_err(req, -e);
 		return;
 	}
-	if (!(o = malloc(sizeof(*o)))) {
+	snprintf(label, sizeof(label), "proxy %s/%s:%d", p->ns, p->pod, p->proxy_port);
+	if (!(o = owner_new(&proxy_ops, label))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	o->req = req;
-	o->fi = *fi;
-	s = session_start(podfs->rest, &(struct session_params){
-				  .kind = SESS_PROXY, .ns = p->ns, .pod = p->pod, .path = url,
-				  .buffer = podfs->buffer_size, .on_settled = proxy_settled,
-				  .settled_ud = o }, NULL, NULL, &e, err, sizeof(err));
-	if (!s) {	/* it never reached the loop: no callback */
-		pdebug("proxy %s/%s:%d/%s: %s", p->ns, p->pod, p->proxy_port, p->proxy_path, err);
-		podfs_note(podfs, e, err);
-		free(o);
-		fuse_reply_err(req, -e);
-		return;
-	}
-	session_put(s);		/* the file's handle takes its own in proxy_settled */
+	owner_params(&sp, SESS_PROXY, p);
+	sp.container = NULL;
+	sp.path = url;		/* copied by the start */
+	owner_open_settled(o, &sp, req, fi);
 }

@@ -290,9 +290,9 @@ char *snapshot_mount_status(struct podfs *fs)
 	last_ok = fs->last_ok;
 	last_err = fs->last_err_time;
 	err = fs->last_err;
-	mux_counts(&threads, &sessions);
 	snprintf(msg, sizeof(msg), "%s", fs->last_err_msg);
 	pthread_mutex_unlock(&fs->status_lock);
+	mux_counts(&threads, &sessions);	/* not under status_lock: a leaf */
 	fmt_time(last_ok, ok, sizeof(ok));
 	fmt_time(last_err, errt, sizeof(errt));
 	fmt_time(fs->mounted, mounted, sizeof(mounted));

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -42,7 +41,6 @@
 #include "stream/util.h"
 
 #define ARGV_MAX	(128 * 1024)	/* more would not fit an API server URL */
-#define HANGUP_WAIT_S	2
 #define KEY_MAX		(PFS_LABEL_MAX + PFS_SUBDOMAIN_MAX + PFS_LABEL_MAX + 3)
 #define REAP_MS_DEFAULT	(60 * 1000L)		/* ended, results read */
 #define UNSTARTED_MS_DEFAULT (60 * 1000L)	/* never started (a tree walker read `new`) */
@@ -55,6 +53,12 @@ struct xw {				/* an open `wait` or `exitcode` */
 	struct chanbuf *b;		/* its own */
 	int exitcode;
 	struct xw *next;		/* (xlock) */
+};
+
+struct xreply {				/* a ctl write answered at the end */
+	fuse_req_t req;
+	size_t size;
+	struct xreply *next;
 };
 
 struct xs {
@@ -81,6 +85,7 @@ struct xs {
 	int exit_code;
 	int results_read;
 	struct xw *waiters;
+	struct xreply *at_end;		/* hangups waiting for the end */
 };
 
 struct xctr {				/* the next id of one container */
@@ -90,7 +95,6 @@ struct xctr {				/* the next id of one container */
 };
 
 static pthread_mutex_t xlock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t xended = PTHREAD_COND_INITIALIZER;	/* (xlock) some session ended */
 static struct xs *sessions;		/* (xlock) newest first */
 static struct xctr *counters;		/* (xlock) never freed before unmount */
 static long reap_ms = -1, unstarted_ms = -1, stale_ms = -1;	/* (xlock) */
@@ -205,10 +209,29 @@ static void put_list(struct xs *dead)
 
 /* ---- the owner ---- */
 
+/* Answer parked ctl writes: their whole size, or err. */
+static void reply_all(struct xreply *r, int err)
+{
+	while (r) {
+		struct xreply *n = r->next;
+
+		if (err)
+			fuse_reply_err(r->req, err);
+		else
+			fuse_reply_write(r->req, r->size);
+		free(r);
+		r = n;
+	}
+}
+
+
 static void xs_free(struct owner *o)
 {
 	struct xs *x = (struct xs *)o;
 
+	/* every way to the end went through xs_end, which answered them;
+	 * fail any left rather than leave a write hanging */
+	reply_all(x->at_end, EIO);
 	if (x->inb)
 		chanbuf_set_writer(x->inb, NULL, NULL);
 	for (int i = 0; i < 3; i++)
@@ -416,6 +439,7 @@ static struct xw *waiters_take_locked(struct xs *x, int *n)
 static void xs_end(struct xs *x, const char *line, int err, int code, int prestart)
 {
 	struct chanbuf *bufs[4] = { NULL, NULL, NULL, NULL };
+	struct xreply *replies;
 	struct xw *ws;
 	int n;
 
@@ -432,7 +456,8 @@ static void xs_end(struct xs *x, const char *line, int err, int code, int presta
 	if (x->files == 0)
 		x->idle_since = mono_ms();
 	ws = waiters_take_locked(x, &n);
-	pthread_cond_broadcast(&xended);
+	replies = x->at_end;
+	x->at_end = NULL;
 	for (int j = 0; prestart && j < 4; j++)
 		if ((bufs[j] = j == 3 ? x->inb : x->out[j]))
 			chanbuf_get(bufs[j]);
@@ -443,6 +468,7 @@ static void xs_end(struct xs *x, const char *line, int err, int code, int presta
 		chanbuf_put(ws[i].b);
 	}
 	free(ws);
+	reply_all(replies, 0);
 	for (int j = 0; j < 4; j++) {
 		if (bufs[j]) {
 			chanbuf_finish(bufs[j], j == 3 ? EPIPE : EIO);
@@ -605,10 +631,11 @@ static struct session *session_ref_locked(struct xs *x)
 	return x->o.sess;
 }
 
+/* The session ends on its multiplexer soon after; a ctl write that asked
+ * for it is answered then (xs_reply_at_end), never by a waiting worker. */
 static int xs_hangup(struct xs *x)
 {
 	struct session *s = NULL;
-	struct timespec ts;
 
 	pthread_mutex_lock(&xlock);
 	if (x->phase == XP_NEW) {
@@ -617,22 +644,37 @@ static int xs_hangup(struct xs *x)
 		return 0;
 	}
 	if (x->phase == XP_STARTING)
-		x->hang_pending = 1;
+		x->hang_pending = 1;	/* started() hangs up */
 	s = session_ref_locked(x);
 	pthread_mutex_unlock(&xlock);
-	if (!s)
-		return 0;
-	session_hangup(s);
-	session_put(s);
-	/* The multiplexer ends it in a moment: wait (briefly) so that
-	 * `echo hangup > ctl; cat status` already says `lost`. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += HANGUP_WAIT_S;
-	pthread_mutex_lock(&xlock);
-	while (x->phase != XP_ENDED && pthread_cond_timedwait(&xended, &xlock, &ts) == 0)
-		;
-	pthread_mutex_unlock(&xlock);
+	if (s) {
+		session_hangup(s);
+		session_put(s);
+	}
 	return 0;
+}
+
+void xs_reply_at_end(struct xs *x, fuse_req_t req, size_t size)
+{
+	struct xreply *r = malloc(sizeof(*r));
+
+	if (!r) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r->req = req;
+	r->size = size;
+	pthread_mutex_lock(&xlock);
+	if (x->phase != XP_ENDED) {
+		r->next = x->at_end;
+		x->at_end = r;
+		r = NULL;
+	}
+	pthread_mutex_unlock(&xlock);
+	if (r) {
+		r->next = NULL;
+		reply_all(r, 0);
+	}
 }
 
 /* End of input: the buffer refuses later writes (they fail, not vanish)

@@ -8,6 +8,7 @@
 #ifndef PODFS_XSESS_H
 #define PODFS_XSESS_H
 
+#include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -55,6 +56,11 @@ ssize_t xs_argv_read(struct xs *x, off_t off, size_t size, char *out);
 int xs_argv_write(struct xs *x, const char *buf, size_t size, off_t off);
 /* Run one ctl command.  0 or -errno (docs/exec.md). */
 int xs_ctl(struct xs *x, const struct ctl_cmd *c);
+/* Reply to a ctl write (its size) once the session has ended, at once if
+ * it has: after a `hangup` the end comes soon from the multiplexer (an
+ * unmount ends every session), so `echo hangup > ctl; cat status`
+ * already says `lost`, and no FUSE worker waits for it. */
+void xs_reply_at_end(struct xs *x, fuse_req_t req, size_t size);
 
 /* The output buffer of channel ch (1 stdout, 2 stderr) with a reference,
  * made now if the session has not started; *b NULL when the session has

@@ -415,10 +415,25 @@ static int advance_locked(struct cb_reader *r, size_t n)
 	return !b->finished && slowest(b) != old;
 }
 
+/* The n bytes of the ring from stream position pos, as one or two spans
+ * (the second empty unless they wrap). */
+static void ring_span(const struct chanbuf *b, uint64_t pos, size_t n, struct iovec iov[2])
+{
+	size_t off = (size_t)(pos % b->cap), first = b->cap - off;
+
+	if (first > n)
+		first = n;
+	iov[0].iov_base = b->ring + off;
+	iov[0].iov_len = first;
+	iov[1].iov_base = b->ring;
+	iov[1].iov_len = n - first;
+}
+
 ssize_t chanbuf_read(struct cb_reader *r, void *p, size_t n)
 {
 	struct chanbuf *b = r->b;
 	struct notify nt = { .writer = 0 };
+	struct iovec iov[2];
 	uint64_t pos;
 	ssize_t a;
 
@@ -430,12 +445,9 @@ ssize_t chanbuf_read(struct cb_reader *r, void *p, size_t n)
 	}
 	if ((size_t)a > n)
 		a = (ssize_t)n;
-	size_t off = (size_t)(pos % b->cap), first = b->cap - off;
-	if (first > (size_t)a)
-		first = (size_t)a;
-	memcpy(p, b->ring + off, first);
-	if ((size_t)a > first)
-		memcpy((uint8_t *)p + first, b->ring, (size_t)a - first);
+	ring_span(b, pos, (size_t)a, iov);
+	memcpy(p, iov[0].iov_base, iov[0].iov_len);
+	memcpy((uint8_t *)p + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
 	nt.writer = advance_locked(r, (size_t)a);
 	pthread_mutex_unlock(&b->mu);
 	if (nt.writer)
@@ -453,15 +465,8 @@ ssize_t chanbuf_peek(struct cb_reader *r, struct iovec iov[2], size_t n)
 	a = avail_locked(r, &pos);
 	if (a > 0 && (size_t)a > n)
 		a = (ssize_t)n;
-	if (a > 0) {
-		size_t off = (size_t)(pos % b->cap), first = b->cap - off;
-		if (first > (size_t)a)
-			first = (size_t)a;
-		iov[0].iov_base = b->ring + off;
-		iov[0].iov_len = first;
-		iov[1].iov_base = b->ring;
-		iov[1].iov_len = (size_t)a - first;
-	}
+	if (a > 0)
+		ring_span(b, pos, (size_t)a, iov);
 	pthread_mutex_unlock(&b->mu);
 	return a;
 }

@@ -15,6 +15,7 @@
 #include "stream/conn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <poll.h>
@@ -190,7 +191,9 @@ const char *http_head_get(const struct http_head *h, const char *name, char *buf
 /* ---------------------------------------------------------------- I/O */
 
 
-/* Wait for the socket until the deadline: 1 ready, 0 timed out. */
+/* Wait for the socket until the deadline (one poll; a signal makes it
+ * look again): 1 ready, 0 timed out.  Only the blocking handshake of a
+ * session start waits here, bounded by -o timeout. */
 static int wait_fd(curl_socket_t fd, short ev, long deadline)
 {
 	for (;;) {
@@ -200,7 +203,7 @@ static int wait_fd(curl_socket_t fd, short ev, long deadline)
 
 		if (left <= 0)
 			return 0;
-		r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+		r = poll(&p, 1, (int)(left > INT_MAX ? INT_MAX : left));
 		if (r > 0)
 			return 1;
 		if (r < 0 && errno != EINTR)

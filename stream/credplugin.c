@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -398,7 +399,7 @@ static void collect(int ofd, int efd, long deadline, struct output *o)
 			o->timed_out = 1;
 			break;
 		}
-		if (poll(p, 2, (int)(left > 1000 ? 1000 : left)) < 0) {
+		if (poll(p, 2, (int)(left > INT_MAX ? INT_MAX : left)) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -427,6 +428,48 @@ static void collect(int ofd, int efd, long deadline, struct output *o)
 			}
 		}
 	}
+}
+
+/* Why the plugin could not be started (sr: spawn's errno). */
+static void spawn_error(const struct kc_exec *x, int sr, char *err, size_t errlen)
+{
+	char hint[512] = "";
+
+	if (sr != ENOENT) {
+		msg_set(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
+			strerror(sr));
+		return;
+	}
+	if (x->install_hint)
+		k8s_text(hint, sizeof(hint), x->install_hint, strlen(x->install_hint), K8S_TEXT_LINE);
+	msg_set(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
+		hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
+}
+
+/* The pipes are closed: the plugin is on its way out.  waitpid has no
+ * timeout, so this looks every 5 ms until the deadline (the one polling
+ * loop podfs has; it covers only the moment between the plugin closing
+ * its output and exiting, docs/architecture.md), then kills it.  1: it
+ * exited with *st, -1: its status is unknown (SIGCHLD ignored), 0: it was
+ * killed. */
+static int wait_exit(pid_t pid, long deadline, int interactive, struct output *o, int *st)
+{
+	while (!o->timed_out && !o->too_big) {
+		pid_t w = waitpid(pid, st, WNOHANG);
+
+		if (w == pid || (w < 0 && errno != EINTR))
+			return w == pid ? 1 : -1;
+		if ((long)mono_ms() >= deadline) {
+			o->timed_out = 1;
+			break;
+		}
+		usleep(5000);
+	}
+	if (!interactive)
+		kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	waitpid(pid, st, 0);
+	return 0;
 }
 
 int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_ms,
@@ -473,39 +516,11 @@ int credplugin_run(const struct kc_exec *x, const char *exec_info, long timeout_
 	}
 	if (sr != 0) {
 		pid = -1;
-		if (sr == ENOENT) {
-			char hint[512] = "";
-			if (x->install_hint)
-				k8s_text(hint, sizeof(hint), x->install_hint, strlen(x->install_hint), K8S_TEXT_LINE);
-			msg_set(err, errlen, "exec plugin: executable %s not found%s%s", x->command,
-				hint[0] ? ": " : " (and the kubeconfig gives no installHint)", hint);
-		} else {
-			msg_set(err, errlen, "exec plugin \"%s\" cannot be started: %s", x->command,
-				strerror(sr));
-		}
+		spawn_error(x, sr, err, errlen);
 		goto out;
 	}
-
 	collect(op[0], ep[0], deadline, &o);
-	/* the pipes are closed; the plugin may still be on its way out */
-	while (!o.timed_out && !o.too_big) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid || (w < 0 && errno != EINTR)) {
-			done = w == pid ? 1 : -1;	/* -1: SIGCHLD ignored, status unknown */
-			break;
-		}
-		if ((long)mono_ms() >= deadline) {
-			o.timed_out = 1;
-			break;
-		}
-		usleep(5000);
-	}
-	if (!done) {
-		if (!interactive)
-			kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
+	done = wait_exit(pid, deadline, interactive, &o, &st);
 	pid = -1;
 	first_line(o.ebuf, o.elen, line, sizeof(line));
 	if (o.timed_out) {

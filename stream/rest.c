@@ -275,6 +275,54 @@ static void resp_reset(struct rest_resp *resp)
 	resp->msg[0] = 0;
 }
 
+/* The request's options on a handle from the pool; timeout_ms 0: none. */
+static void set_request(CURL *h, const char *method, const char *url, struct curl_slist *hdrs,
+			char *errbuf, long timeout_ms, long connect_ms, struct sink *s)
+{
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "podfs/0.1");
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	if (timeout_ms)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	if (strcmp(method, "GET"))
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	if (s->cb) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, s);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
+}
+
+/* An API server that sheds load (429, 503) is asked again after its
+ * Retry-After, capped at 10 s, else 0.5 s, 1 s: a sleep in the calling
+ * thread (a FUSE worker's metadata call, the stream worker), the one
+ * sleep podfs has, bounded by the call's deadline (-o timeout): no retry
+ * that would end after it; a call without one waits at most REST_RETRIES
+ * times 10 s (docs/architecture.md).  0 when it slept. */
+static int backoff(const char *method, const char *path, long code, curl_off_t retry_after,
+		   int attempt, long deadline)
+{
+	long wait = retry_after > 0 ? (long)retry_after * 1000 : 500L << attempt;
+	struct timespec ts;
+
+	if (wait > 10000)
+		wait = 10000;
+	if (deadline && (long)mono_ms() + wait >= deadline - 50)
+		return -1;
+	ts.tv_sec = wait / 1000;
+	ts.tv_nsec = (wait % 1000) * 1000000L;
+	pdebug("%s %s: HTTP %ld, retrying in %ld ms", method, path, code, wait);
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
 static int do_call(struct rest *r, const char *method, const char *path, long timeout_ms,
 		   int (*cb)(void *, const char *, size_t), void *ud, struct rest_resp *resp)
 {
@@ -328,26 +376,8 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 			break;
 		}
 		hdrs = t;
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_USERAGENT, "podfs/0.1");
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-		curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-				 deadline ? left : r->timeout_ms);
-		if (deadline)
-			curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, left);
-		if (strcmp(method, "GET"))
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-		if (cb) {
-			curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-			curl_easy_setopt(h, CURLOPT_XFERINFODATA, &s);
-			curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		}
+		set_request(h, method, url, hdrs, errbuf, deadline ? left : 0,
+			    deadline ? left : r->timeout_ms, &s);
 		cc = curl_easy_perform(h);
 		last = cc;
 		sent = 1;
@@ -385,17 +415,10 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 			reauth = 1;
 			continue;
 		}
-		if ((resp->code == 429 || resp->code == 503) && attempt < REST_RETRIES) {
-			long wait = retry_after > 0 ? (long)retry_after * 1000 : 500L << attempt;
-			if (wait > 10000)
-				wait = 10000;
-			if (!deadline || (long)mono_ms() + wait < deadline - 50) {
-				struct timespec ts = { wait / 1000, (wait % 1000) * 1000000L };
-				pdebug("%s %s: HTTP %ld, retrying in %ld ms", method, path, resp->code, wait);
-				nanosleep(&ts, NULL);
-				attempt++;
-				continue;
-			}
+		if ((resp->code == 429 || resp->code == 503) && attempt < REST_RETRIES &&
+		    !backoff(method, path, resp->code, retry_after, attempt, deadline)) {
+			attempt++;
+			continue;
 		}
 		break;
 	}

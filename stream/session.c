@@ -4,9 +4,11 @@
  * multiplexer loop (fd, timers, kicks).  The transports (sess_ws.c,
  * sess_http.c) only move bytes and decide how a connection ended.
  *
- * Flow: session_start() connects in the caller's thread (so an open() or
- * `start` fails with the server's errno), then mux_add() hands it to the
- * pod's loop, whose first kick adopts it.  From then on only the loop
+ * Flow: session_start() of a WebSocket kind connects in the caller's
+ * thread (so an open() or `start` fails with the server's errno); an HTTP
+ * kind only prepares its transfer, and its opener hears from the settle
+ * callback.  Then mux_add() hands it to the pod's loop, whose first kick
+ * adopts it.  From then on only the loop
  * thread touches the connection; other threads change requests or buffers
  * and kick the session.
  *
@@ -472,6 +474,8 @@ static struct session *sess_new(const struct session_params *p, session_end_fn o
 		session_put(s);
 		return NULL;
 	}
+	if (s->in && p->in_writer)
+		chanbuf_set_writer(s->in, p->in_writer, p->in_writer_ud);
 	return s;
 }
 
@@ -508,73 +512,26 @@ fail:
 	return NULL;
 }
 
-/* A caller that gave no on_settled for a transport that settles late
- * (an HTTP body: the status comes on the loop) waits here for it, bounded
- * by the transport's head deadline, as a connect would. */
-struct sync_start {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, err;
-};
-
-static void sync_settled(void *ud, struct session *s, int err)
-{
-	struct sync_start *w = ud;
-
-	if (err)
-		s->on_end = NULL;	/* a start that failed has no end */
-	pthread_mutex_lock(&w->lock);
-	w->done = 1;
-	w->err = err;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-static struct session *wait_settled(struct session *s, struct sync_start *w, int *perr,
-				    char *err, size_t errlen)
-{
-	pthread_mutex_lock(&w->lock);
-	while (!w->done)
-		pthread_cond_wait(&w->cond, &w->lock);
-	pthread_mutex_unlock(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
-	if (!w->err)
-		return s;
-	*perr = -w->err;
-	session_state(s, NULL, err, errlen);
-	session_put(s);
-	return NULL;
-}
-
 struct session *session_start(struct rest *r, const struct session_params *p,
 			      session_end_fn on_end, void *ud, int *perr,
 			      char *err, size_t errlen)
 {
-	struct session *s = sess_new(p, on_end, ud);
-	struct sync_start w = { .done = 0 };
-	int sync;
+	struct session *s;
 
 	err[0] = 0;
-	if (!s) {
+	if ((p->kind == SESS_LOG || p->kind == SESS_PROXY) && !p->on_settled) {
+		/* nothing would answer its opener: no FUSE worker waits here */
+		*perr = -EINVAL;
+		snprintf(err, errlen, "an HTTP session needs on_settled");
+		return NULL;
+	}
+	if (!(s = sess_new(p, on_end, ud))) {
 		*perr = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->rest = r;
-	sync = s->tp->settles_itself && !s->on_settled;
-	if (sync) {
-		pthread_mutex_init(&w.lock, NULL);
-		pthread_cond_init(&w.cond, NULL);
-		s->on_settled = sync_settled;
-		s->settled_ud = &w;
-	}
-	s = launch(s, s->tp->open(s, p, err, errlen), err, errlen, perr);
-	if (sync && !s) {
-		pthread_cond_destroy(&w.cond);
-		pthread_mutex_destroy(&w.lock);
-	}
-	return sync && s ? wait_settled(s, &w, perr, err, errlen) : s;
+	return launch(s, s->tp->open(s, p, err, errlen), err, errlen, perr);
 }
 
 struct session *session_start_over(struct conn *c, const char *chosen,

@@ -55,17 +55,24 @@ struct session_params {
 	session_settled_fn on_settled;
 	void *settled_ud;
 	long settle_ms;
+	/* The input buffer's writer callback (chanbuf_set_writer), wired
+	 * before the session reaches its loop, so a writer parked on the
+	 * first bytes is woken too.  NULL: none. */
+	chanbuf_notify_fn in_writer;
+	void *in_writer_ud;
 };
 
 /* Called from the multiplexer thread when the session's state changes
  * (running -> exited/failed/lost).  Must not block. */
 typedef void (*session_end_fn)(void *ud, struct session *s);
 
-/* Connect and upgrade or read the response head (blocking, bounded by the
- * REST timeout), then hand the connection to the pod's multiplexer.  NULL
- * with -errno in *perr and the reason in err when the server refused; for
- * SESS_PROXY a non-2xx reply of the pod maps as k8s_http_errno(K8S_PROXIED)
- * and err starts with the status line. */
+/* WebSocket kinds: connect and upgrade (blocking, bounded by the REST
+ * timeout), then hand the connection to the pod's multiplexer.  HTTP kinds
+ * (SESS_LOG, SESS_PROXY) need on_settled: the request goes to the loop at
+ * once and the response head settles it there (a non-2xx reply of the pod
+ * maps as k8s_http_errno(K8S_PROXIED) for SESS_PROXY; the reason is
+ * session_state's why, starting with the status line).  NULL with -errno
+ * in *perr and the reason in err when it could not start. */
 struct session *session_start(struct rest *r, const struct session_params *p,
 			      session_end_fn on_end, void *ud, int *perr,
 			      char *err, size_t errlen);

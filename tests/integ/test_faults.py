@@ -549,6 +549,67 @@ def t_sigterm_with_sessions(fx):
         m.close()
 
 
+def open_every_kind(m):
+    """One open file of every kind of session, each shown to be live:
+    attach stdout, log.follow, exec stdout, a Ports connection and a
+    Proxy download -> the processes holding them."""
+    procs = [blocked_reader(m, *TICKER, "stdout"), blocked_reader(m, *TICKER, "log.follow")]
+    read_until(procs[0].stdout.fileno(), b"tick", timeout=10)
+    read_until(procs[1].stdout.fileno(), b"tick", timeout=10)
+    procs.append(exec_reader(exec_start(m, LOOP)))
+    read_until(procs[2].stdout.fileno(), b"exec-tick", timeout=10)
+    procs.append(port_client(m))
+    procs.append(subprocess.Popen(
+        ["sh", "-c", "exec 3<'%s'; echo opened; sleep 1000" %
+         m.p("demo", "web", "Proxy", "80", "index.html")], stdout=subprocess.PIPE,
+        start_new_session=True))
+    read_until(procs[4].stdout.fileno(), b"opened", timeout=10)
+    return procs
+
+
+def clean_exit(m, rc):
+    log = m.read_log()
+    check(rc == 0, "exit %r: %s" % (rc, log[-1500:]))
+    check(sanitizer_clean(log), log[-3000:])
+    check("still held" not in log, "an owner outlived the unmount: %s" % log[-1500:])
+
+
+def t_unmount_every_kind(fx):
+    """attach, exec, Ports, Proxy and log.follow open: `fusermount3 -u`
+    refuses while they are (EBUSY); the lazy unmount detaches, the holders
+    end, podfs exits 0 with every owner gone and no sanitizer report."""
+    m = Mount(fx).start()
+    procs = []
+    try:
+        procs = open_every_kind(m)
+        busy = subprocess.run(["fusermount3", "-u", m.path], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=10)
+        check(busy.returncode != 0, "unmount with open files succeeded")
+        subprocess.run(["fusermount3", "-u", "-z", m.path], timeout=10)
+        end_all(procs)
+        clean_exit(m, m.proc.wait(20))
+    finally:
+        end_all(procs)
+        m.close()
+
+
+def t_sigterm_every_kind(fx):
+    """SIGTERM with attach, exec, Ports, Proxy and log.follow open: podfs
+    closes every open file itself (libfuse frees handles without RELEASE), ends every
+    session, exits 0, no leak, no sanitizer report."""
+    m = Mount(fx).start()
+    procs = []
+    try:
+        procs = open_every_kind(m)
+        m.proc.send_signal(signal.SIGTERM)
+        rc = m.proc.wait(20)
+        end_all(procs)
+        clean_exit(m, rc)
+    finally:
+        end_all(procs)
+        m.close()
+
+
 def t_valgrind(fx):
     """The non-sanitizer ./podfs under valgrind --leak-check=full: mount,
     stream, unmount with sessions open; no errors, no definite leaks."""
@@ -614,7 +675,8 @@ def main():
             s.run(lambda: check(rc == 0 and sanitizer_clean(log),
                                 "unmount: exit %r, log: %s" % (rc, log[-1500:])))
         for t in (t_server_stopped, t_server_killed_and_restarted, t_unmount_with_sessions,
-                  t_sigterm_with_sessions, t_valgrind):
+                  t_sigterm_with_sessions, t_unmount_every_kind, t_sigterm_every_kind,
+                  t_valgrind):
             if fx.proc is None:
                 fx.start()
             s.run(t, fx)

@@ -37,6 +37,7 @@
 #include "fs/owner.h"
 #include "fs/path.h"
 #include "fs/sdnotify.h"
+#include "fs/snapshot.h"
 #include "fs/tree.h"
 #include "stream/auth.h"
 #include "stream/cache.h"
@@ -583,6 +584,7 @@ static int connect_cluster(struct podfs *fs, struct options *o, const char *path
 		return -1;
 	}
 	cache_set_observer(fs->cache, observe, fs);
+	cache_set_measurer(fs->cache, snapshot_measure);
 	return 0;
 }
 

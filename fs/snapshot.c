@@ -1,9 +1,11 @@
-/* Snapshot files (see snapshot.h).  Pod.json is the body of GET pod exactly
- * as the API server sent it (plus a final newline when it has none);
- * Status and state are rendered from that same object; log and
- * log.previous are GET log with limitBytes so a huge log cannot exhaust
- * memory.  Everything is fetched at open, so a file never changes under a
- * reader and st_size is exact once it has been opened. */
+/* Snapshot files (see snapshot.h).  Pod.json, Status and state are
+ * rendered by podfs from the pod object (GET pod at open); because the
+ * same renderers measure every item a pod list returns (snapshot_measure,
+ * the cache's measurer), their sizes are known before any open and match
+ * what an open reads while the pod is unchanged.  log and log.previous
+ * are GET log with limitBytes so a huge log cannot exhaust memory.
+ * Everything is fetched at open, so a file never changes under a
+ * reader. */
 #include "fs/snapshot.h"
 #include "stream/mux.h"
 
@@ -228,6 +230,47 @@ static void status_containers(struct sbuf *b, const cJSON *pod,
 	}
 }
 
+char *snapshot_pod_json(const cJSON *pod)
+{
+	const char *kind = jstr(pod, "kind"), *api = jstr(pod, "apiVersion");
+	cJSON *o = cJSON_CreateObject();
+	const cJSON *c;
+	char *text = NULL, *out = NULL;
+	int ok;
+
+	/* A list item has no kind and apiVersion; GET pod has them first.
+	 * Both print the same once they are put in front, so the size
+	 * measured from a list is the size an open reads. */
+	ok = o && cJSON_AddStringToObject(o, "kind", kind ? kind : "Pod") &&
+	     cJSON_AddStringToObject(o, "apiVersion", api ? api : "v1");
+	for (c = pod ? pod->child : NULL; ok && c; c = c->next)
+		if (c->string && strcmp(c->string, "kind") && strcmp(c->string, "apiVersion"))
+			/* a reference: o never owns (or frees) the pod's items */
+			ok = cJSON_AddItemReferenceToObject(o, c->string, (cJSON *)c);
+	if (ok)
+		text = cJSON_Print(o);
+	cJSON_Delete(o);
+	if (text && asprintf(&out, "%s\n", text) < 0)
+		out = NULL;
+	free(text);
+	return out;
+}
+
+void snapshot_measure(const cJSON *pod, struct pod_info *pi)
+{
+	char *text, line[256];
+
+	if ((text = snapshot_pod_json(pod)))
+		pi->json_size = strlen(text);
+	free(text);
+	if ((text = snapshot_pod_status(pod)))
+		pi->status_size = strlen(text);
+	free(text);
+	for (size_t i = 0; i < pi->ncontainers; i++)
+		if (!snapshot_state_line(pod, pi->containers[i].name, line, sizeof(line)))
+			pi->containers[i].state_size = strlen(line);
+}
+
 char *snapshot_pod_status(const cJSON *pod)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
@@ -402,32 +445,14 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		*len = strlen(*data);
 		return 0;
 	case PK_POD_JSON:
-		if ((rc = get_pod(fs, p, &resp, NULL)))
-			return rc;
-		*len = resp.len;
-		if (resp.len && resp.body[resp.len - 1] != '\n') {
-			char *nb = realloc(resp.body, resp.len + 2);
-
-			if (!nb) {
-				rest_resp_free(&resp);
-				return -ENOMEM;
-			}
-			nb[resp.len] = '\n';
-			nb[resp.len + 1] = 0;
-			resp.body = nb;
-			(*len)++;
-		}
-		*data = resp.body;
-		resp.body = NULL;
-		rest_resp_free(&resp);
-		return 0;
 	case PK_POD_STATUS:
 	case PK_STATE:
 		if ((rc = get_pod(fs, p, &resp, &doc)))
 			return rc;
 		rest_resp_free(&resp);
-		if (p->kind == PK_POD_STATUS) {
-			*data = snapshot_pod_status(doc);
+		if (p->kind != PK_STATE) {
+			*data = p->kind == PK_POD_JSON ? snapshot_pod_json(doc)
+						       : snapshot_pod_status(doc);
 			rc = *data ? 0 : -ENOMEM;
 		} else if ((rc = snapshot_state_line(doc, p->container, line,
 						     sizeof(line))) == 0)
@@ -650,6 +675,21 @@ static off_t live_size(struct podfs *fs, fuse_ino_t ino)
 	pthread_mutex_unlock(&lb->lock);
 	logbuf_put(lb);
 	return size;
+}
+
+off_t snapshot_listed_size(const struct pfs_path *p, const struct pod_info *pi)
+{
+	const struct pod_container *c;
+
+	if (!pi)
+		return -1;
+	if (p->kind == PK_POD_JSON)
+		return (off_t)pi->json_size;
+	if (p->kind == PK_POD_STATUS)
+		return (off_t)pi->status_size;
+	if (p->kind == PK_STATE && (c = pod_container_find(pi, p->container)))
+		return (off_t)c->state_size;
+	return -1;
 }
 
 off_t snapshot_size(fuse_ino_t ino, const struct pfs_path *p)

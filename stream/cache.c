@@ -51,6 +51,7 @@ struct cache {
 	struct slot slots[CACHE_SLOTS];	/* (lock) */
 	void (*observer)(void *ud, int err, const char *msg);
 	void *observer_ud;
+	void (*measurer)(const cJSON *pod, struct pod_info *pi);
 };
 
 /* ---- lists ---- */
@@ -59,7 +60,7 @@ void pod_info_clear(struct pod_info *p)
 {
 	free(p->name);
 	for (size_t i = 0; i < p->ncontainers; i++)
-		free(p->containers[i]);
+		free(p->containers[i].name);
 	free(p->containers);
 	free(p->ports);
 	memset(p, 0, sizeof(*p));
@@ -82,6 +83,7 @@ void name_list_put(struct name_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->names[i]);
 	free(l->names);
+	free(l->created);
 	free(l);
 }
 
@@ -110,19 +112,45 @@ const struct pod_info *pod_list_find(const struct pod_list *l, const char *name)
 	return bsearch(&key, l->pods, l->n, sizeof(key), cmp_pod);
 }
 
+long name_list_find(const struct name_list *l, const char *name)
+{
+	char **hit;
+
+	if (!l || !l->n)
+		return -1;
+	hit = bsearch(&name, l->names, l->n, sizeof(char *), cmp_str);
+	return hit ? hit - l->names : -1;
+}
+
 int name_list_has(const struct name_list *l, const char *name)
 {
-	if (!l || !l->n)
-		return 0;
-	return bsearch(&name, l->names, l->n, sizeof(char *), cmp_str) != NULL;
+	return name_list_find(l, name) >= 0;
+}
+
+const struct pod_container *pod_container_find(const struct pod_info *p,
+					       const char *name)
+{
+	for (size_t i = 0; i < p->ncontainers; i++)
+		if (!strcmp(p->containers[i].name, name))
+			return &p->containers[i];
+	return NULL;
 }
 
 int pod_has_container(const struct pod_info *p, const char *name)
 {
-	for (size_t i = 0; i < p->ncontainers; i++)
-		if (!strcmp(p->containers[i], name))
-			return 1;
-	return 0;
+	return pod_container_find(p, name) != NULL;
+}
+
+/* An RFC 3339 time of the API as seconds, 0 when absent or bad. */
+static time_t json_time(const cJSON *o, const char *field)
+{
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, field);
+	int64_t sec;
+	int32_t ns;
+
+	if (!cJSON_IsString(ts) || k8s_time_parse(ts->valuestring, &sec, &ns))
+		return 0;
+	return (time_t)sec;
 }
 
 int pod_has_port(const struct pod_info *p, int port)
@@ -166,16 +194,17 @@ static int add_containers(const cJSON *arr, struct pod_info *out)
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
 		const cJSON *ports = cJSON_GetObjectItemCaseSensitive(c, "ports");
 		const cJSON *pt;
-		char **nc;
+		struct pod_container *nc;
 
 		if (!cJSON_IsString(name) || !name_ok("container", name->valuestring))
 			continue;
 		nc = realloc(out->containers,
-			     (out->ncontainers + 1) * sizeof(char *));
+			     (out->ncontainers + 1) * sizeof(*nc));
 		if (!nc)
 			return -ENOMEM;
 		out->containers = nc;
-		if (!(nc[out->ncontainers] = strdup(name->valuestring)))
+		memset(&nc[out->ncontainers], 0, sizeof(*nc));
+		if (!(nc[out->ncontainers].name = strdup(name->valuestring)))
 			return -ENOMEM;
 		out->ncontainers++;
 		cJSON_ArrayForEach(pt, ports) {
@@ -195,12 +224,37 @@ static int add_containers(const cJSON *arr, struct pod_info *out)
 	return 0;
 }
 
+/* Each container's start time from the pod's status lists. */
+static void add_started(const cJSON *status, struct pod_info *out)
+{
+	static const char *const lists[] = {
+		"containerStatuses", "initContainerStatuses",
+		"ephemeralContainerStatuses"
+	};
+
+	for (size_t i = 0; i < 3; i++) {
+		const cJSON *cs;
+
+		cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, lists[i])) {
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(cs, "name");
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(cs, "state");
+			const cJSON *run = cJSON_GetObjectItemCaseSensitive(st, "running");
+			struct pod_container *c;
+
+			if (!cJSON_IsString(name) ||
+			    !(c = (struct pod_container *)pod_container_find(out, name->valuestring)))
+				continue;
+			c->started = json_time(run ? run : cJSON_GetObjectItemCaseSensitive(st, "terminated"),
+					       "startedAt");
+		}
+	}
+}
+
 int pod_info_from_json(const cJSON *pod, struct pod_info *out)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
-	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(meta, "creationTimestamp");
 	size_t j = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -208,18 +262,14 @@ int pod_info_from_json(const cJSON *pod, struct pod_info *out)
 		return -EINVAL;
 	if (!(out->name = strdup(name->valuestring)))
 		return -ENOMEM;
-	if (cJSON_IsString(ts)) {
-		int64_t sec;
-		int32_t ns;
-
-		out->created = k8s_time_parse(ts->valuestring, &sec, &ns) ? 0 : (time_t)sec;
-	}
+	out->created = json_time(meta, "creationTimestamp");
 	if (add_containers(cJSON_GetObjectItemCaseSensitive(spec, "containers"), out) ||
 	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "initContainers"), out) ||
 	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "ephemeralContainers"), out)) {
 		pod_info_clear(out);
 		return -ENOMEM;
 	}
+	add_started(cJSON_GetObjectItemCaseSensitive(pod, "status"), out);
 	if (out->nports) {
 		qsort(out->ports, out->nports, sizeof(int), cmp_int);
 		for (size_t i = 0; i < out->nports; i++)
@@ -232,11 +282,17 @@ int pod_info_from_json(const cJSON *pod, struct pod_info *out)
 
 /* ---- paginated list ---- */
 
+struct ns_ent {
+	char *name;
+	time_t created;
+};
+
 struct collector {
-	int pods;		/* 1: pod_info items, 0: names */
+	int pods;		/* 1: pod_info items, 0: namespaces */
 	size_t n, cap;
 	struct pod_info *pi;
-	char **names;
+	struct ns_ent *ns;
+	void (*measurer)(const cJSON *pod, struct pod_info *pi);
 };
 
 static void collector_reset(struct collector *col)
@@ -245,12 +301,12 @@ static void collector_reset(struct collector *col)
 		if (col->pods)
 			pod_info_clear(&col->pi[i]);
 		else
-			free(col->names[i]);
+			free(col->ns[i].name);
 	}
 	free(col->pi);
-	free(col->names);
+	free(col->ns);
 	col->pi = NULL;
-	col->names = NULL;
+	col->ns = NULL;
 	col->n = col->cap = 0;
 }
 
@@ -261,26 +317,29 @@ static int collector_add(struct collector *col, const cJSON *item)
 	if (col->n == col->cap) {
 		size_t nc = col->cap ? col->cap * 2 : 64;
 		void *p = col->pods ? realloc(col->pi, nc * sizeof(*col->pi))
-				    : realloc(col->names, nc * sizeof(char *));
+				    : realloc(col->ns, nc * sizeof(*col->ns));
 		if (!p)
 			return -ENOMEM;
 		if (col->pods)
 			col->pi = p;
 		else
-			col->names = p;
+			col->ns = p;
 		col->cap = nc;
 	}
 	if (col->pods) {
 		if (pod_info_from_json(item, &col->pi[col->n]))
 			return 0;	/* skip an item without a name */
+		if (col->measurer)
+			col->measurer(item, &col->pi[col->n]);
 	} else {
 		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
 
 		if (!cJSON_IsString(name) || !name_ok("namespace", name->valuestring))
 			return 0;
-		if (!(col->names[col->n] = strdup(name->valuestring)))
+		if (!(col->ns[col->n].name = strdup(name->valuestring)))
 			return -ENOMEM;
+		col->ns[col->n].created = json_time(meta, "creationTimestamp");
 	}
 	col->n++;
 	return 0;
@@ -472,6 +531,40 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 	return rc;
 }
 
+static int cmp_ns(const void *a, const void *b)
+{
+	return strcmp(((const struct ns_ent *)a)->name, ((const struct ns_ent *)b)->name);
+}
+
+/* The collected namespaces as a published list (sorted); col is emptied. */
+static struct name_list *name_list_from(struct collector *col, int fallback)
+{
+	struct name_list *l = calloc(1, sizeof(*l));
+
+	if (!l || (col->n && (!(l->names = calloc(col->n, sizeof(char *))) ||
+			      !(l->created = calloc(col->n, sizeof(time_t)))))) {
+		if (l) {
+			free(l->names);
+			free(l);
+		}
+		collector_reset(col);
+		return NULL;
+	}
+	if (col->n)
+		qsort(col->ns, col->n, sizeof(*col->ns), cmp_ns);
+	for (size_t i = 0; i < col->n; i++) {
+		l->names[i] = col->ns[i].name;
+		l->created[i] = col->ns[i].created;
+	}
+	l->refs = 1;
+	l->fallback = fallback;
+	l->n = col->n;
+	free(col->ns);
+	col->ns = NULL;
+	col->n = col->cap = 0;
+	return l;
+}
+
 static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msglen)
 {
 	struct collector col = { .pods = 0 };
@@ -488,8 +581,8 @@ static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msgle
 		pdebug("listing namespaces forbidden (%s); showing %s only",
 		       msg, c->fallback_ns);
 		collector_reset(&col);
-		col.names = malloc(sizeof(char *));
-		if (!col.names || !(col.names[0] = strdup(c->fallback_ns))) {
+		col.ns = calloc(1, sizeof(*col.ns));
+		if (!col.ns || !(col.ns[0].name = strdup(c->fallback_ns))) {
 			collector_reset(&col);
 			return -ENOMEM;
 		}
@@ -500,15 +593,8 @@ static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msgle
 		collector_reset(&col);
 		return rc;
 	}
-	if (!(l = calloc(1, sizeof(*l)))) {
-		collector_reset(&col);
+	if (!(l = name_list_from(&col, rc == 1)))
 		return -ENOMEM;
-	}
-	l->refs = 1;
-	l->fallback = rc == 1;
-	l->n = col.n;
-	l->names = col.names;
-	qsort(l->names, l->n, sizeof(char *), cmp_str);
 	*out = l;
 	return 0;
 }
@@ -516,7 +602,7 @@ static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msgle
 static int fetch_pods(struct cache *c, const char *ns, void **out, char *msg,
 		      size_t msglen)
 {
-	struct collector col = { .pods = 1 };
+	struct collector col = { .pods = 1, .measurer = c->measurer };
 	struct pod_list *l;
 	char base[256];
 	int rc;
@@ -589,6 +675,12 @@ void cache_set_observer(struct cache *c,
 {
 	c->observer = fn;
 	c->observer_ud = ud;
+}
+
+void cache_set_measurer(struct cache *c,
+			void (*fn)(const cJSON *pod, struct pod_info *pi))
+{
+	c->measurer = fn;
 }
 
 /* Caller holds the lock.  Finds the slot for key or recycles the least

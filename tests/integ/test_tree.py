@@ -187,6 +187,70 @@ def test_tools(fx, m):
     check(os.path.isdir(m.path) and os.listdir(m.p("demo")), "still alive")
 
 
+def rfc3339(ts):
+    return int(time.mktime(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
+
+
+SNAP_EXCLUDES = ["--exclude=log.follow", "--exclude=std*", "--exclude=Ports", "--exclude=Proxy",
+                 "--exclude=exec", "--exclude=log", "--exclude=log.previous"]
+
+
+def test_sizes_before_open(fx, m):
+    """Pod.json, Status and state report their real size from the listing:
+    stat before any open equals what a read returns, with no pod request."""
+    time.sleep(1.2)     # a fresh listing, so no size can come from an open
+    fx.reset_stats()
+    files = [m.p("demo", "web", "Pod.json"), m.p("demo", "web", "Status"),
+             m.p("demo", "web", "web", "state"), m.p("demo", "multi", "app", "state")]
+    sizes = [os.stat(f).st_size for f in files]
+    eq(fx.stats()["pod_requests"], 0, "per-pod requests for stat")
+    for f, n in zip(files, sizes):
+        rc, _, _, _ = run(["test", "-s", f])
+        eq(rc, 0, "test -s %s" % f)
+        data = read(f)
+        eq(n, len(data), "st_size before open of %s" % f)
+        eq(os.stat(f).st_size, len(data), "st_size after open of %s" % f)
+    with tempfile.TemporaryDirectory() as d:
+        tgz = os.path.join(d, "web.tar")
+        rc, _, err, _ = run(["tar", "-cf", tgz] + SNAP_EXCLUDES + ["-C", m.p("demo"), "web"])
+        eq(rc, 0, "tar -c of a pod: %r" % err)
+        rc, _, err, _ = run(["tar", "-xf", tgz, "-C", d])
+        eq(rc, 0, "tar -x: %r" % err)
+        for rel in (("web", "Pod.json"), ("web", "Status"), ("web", "web", "state")):
+            got = read(os.path.join(d, *rel))
+            check(got, "%s archived non-empty" % "/".join(rel))
+            eq(got, read(m.p("demo", *rel)), "%s archived whole" % "/".join(rel))
+
+
+def test_times(fx, m):
+    """One time per node from its object, the same in readdir and stat."""
+    ns = json.loads(kubectl(fx, "get", "ns", "demo", "-o", "json"))
+    pod = json.loads(kubectl(fx, "get", "pod", "-n", "demo", "web", "-o", "json"))
+    created = rfc3339(pod["metadata"]["creationTimestamp"])
+    started = rfc3339(pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+    eq(int(os.stat(m.p("demo")).st_mtime), rfc3339(ns["metadata"]["creationTimestamp"]),
+       "namespace time")
+    for rel, want in ((("web",), created), (("web", "Pod.json"), created),
+                      (("web", "web"), started), (("web", "web", "stdout"), started),
+                      (("web", "web", "log"), started)):
+        f = m.p("demo", *rel)
+        t1 = os.stat(f).st_mtime
+        listed = {e.name: e.stat().st_mtime for e in os.scandir(os.path.dirname(f))}
+        t2 = os.stat(f).st_mtime
+        eq(int(t1), want, "time of %s" % "/".join(rel))
+        eq(t2, t1, "stat of %s stable" % "/".join(rel))
+        eq(listed[os.path.basename(f)], t1, "readdir and stat agree on %s" % "/".join(rel))
+
+
+def test_ls_sorts_by_age(fx, m):
+    for name, age in (("mid", 200), ("young", 100), ("old", 300)):
+        fx.control("create", ns="aged", pod=name, age=age)
+    time.sleep(1.2)     # the cached lists expire
+    rc, out, err, _ = run(["ls", "-t", m.p("aged")])
+    eq(rc, 0, "ls -t: %r" % err)
+    eq(out.decode().split(), ["young", "mid", "old"], "ls -t order")
+
+
 def test_big_listing_no_per_pod_requests(fx, m):
     time.sleep(1.2)     # let cached lists expire: count a cold listing
     fx.reset_stats()
@@ -388,7 +452,8 @@ def main():
             m.start()
             for t in (test_root_listing, test_namespace_listings, test_pod_and_container_dirs,
                       test_pod_json, test_log, test_log_grows, test_log_previous, test_status_and_state,
-                      test_missing, test_tools, test_big_listing_no_per_pod_requests,
+                      test_missing, test_tools, test_sizes_before_open, test_times,
+                      test_ls_sorts_by_age, test_big_listing_no_per_pod_requests,
                       test_status_file):
                 s.run(t, fx, m)
         finally:

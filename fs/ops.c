@@ -25,6 +25,7 @@
 #include "fs/follow.h"
 #include "fs/fs.h"
 #include "fs/handles.h"
+#include "fs/live.h"
 #include "fs/nodes.h"
 #include "fs/path.h"
 #include "fs/ports.h"
@@ -176,17 +177,44 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 	st->st_atime = st->st_mtime = st->st_ctime = ni->mtime;
 }
 
-static double attr_timeout(enum pfs_kind k)
+/* The listing whose watch keeps p's existence and attributes current
+ * (a namespace's pods, or NULL: the namespace list), or "" when none
+ * does: exec sessions live in podfs, not in a listing. */
+static const char *decided_by(const struct pfs_path *p)
 {
-	/* A snapshot's size changes with every open. */
-	if (is_snapshot(k))
-		return 0;
-	return podfs->attr_timeout >= 0 ? podfs->attr_timeout : cache_s();
+	const struct pfs_node *n = pfs_node(p->kind);
+
+	if (!n || n->exists == NE_EXEC)
+		return "";
+	if ((p->kind == PK_NS && !p->rooted) || !p->ns[0])
+		return NULL;
+	return p->ns;
 }
 
-static double entry_timeout(void)
+static double attr_timeout(const struct pfs_path *p)
 {
-	return podfs->entry_timeout >= 0 ? podfs->entry_timeout : cache_s();
+	const char *ns = decided_by(p);
+
+	/* A snapshot's size changes with every open. */
+	if (is_snapshot(p->kind))
+		return 0;
+	if (ns && !ns[0])
+		return podfs->attr_timeout >= 0 ? podfs->attr_timeout : cache_s();
+	return live_attr_timeout(ns);
+}
+
+/* The entry of child, or the negative entry of a name in dir: long only
+ * where a watch notifies changes (a negative entry below a pod may be an
+ * exec session that is yet to be made). */
+static double entry_timeout(const struct pfs_path *dir, const struct pfs_path *child)
+{
+	const char *ns = child ? decided_by(child) :
+			 dir->kind != PK_ROOT && dir->kind != PK_NS ? "" :
+			 dir->ns[0] ? dir->ns : NULL;
+
+	if (ns && !ns[0])
+		return podfs->entry_timeout >= 0 ? podfs->entry_timeout : cache_s();
+	return live_entry_timeout(ns);
 }
 
 static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
@@ -194,8 +222,8 @@ static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
-	e->attr_timeout = attr_timeout(p->kind);
-	e->entry_timeout = entry_timeout();
+	e->attr_timeout = attr_timeout(p);
+	e->entry_timeout = entry_timeout(NULL, p);
 	fill_attr(p, ino, ni, &e->attr);
 }
 
@@ -215,7 +243,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc == -ENOENT) {
 			/* Negative entry, cached like positive ones. */
 			memset(&e, 0, sizeof(e));
-			e.entry_timeout = entry_timeout();
+			e.entry_timeout = entry_timeout(&pp, NULL);
 			fuse_reply_entry(req, &e);
 			return;
 		}
@@ -259,7 +287,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fill_attr(&p, ino, &ni, &st);
-	fuse_reply_attr(req, &st, attr_timeout(p.kind));
+	fuse_reply_attr(req, &st, attr_timeout(&p));
 }
 
 static int truncatable(enum pfs_kind k)
@@ -301,7 +329,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	fill_attr(&p, ino, &ni, &st);
-	fuse_reply_attr(req, &st, attr_timeout(p.kind));
+	fuse_reply_attr(req, &st, attr_timeout(&p));
 }
 
 /* ---- directories ---- */
@@ -407,7 +435,7 @@ static int dir_variable(struct dirh *d, enum node_list list, const struct pod_in
 		if ((rc = cache_pods(podfs->cache, d->path.ns, &pl, msg, sizeof(msg))))
 			return rc;
 		for (size_t i = 0; !rc && i < pl->n; i++)
-			rc = dir_add(d, pl->pods[i].name, node_time(&d->path, &pl->pods[i]));
+			rc = dir_add(d, pl->pods[i]->name, node_time(&d->path, pl->pods[i]));
 		pod_list_put(pl);
 		return rc;
 	case NL_CONTAINERS:

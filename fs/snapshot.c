@@ -369,6 +369,13 @@ char *snapshot_mount_status(struct podfs *fs)
 		sb_printf(&b, "namespaces: %s\n", fs->ns_note);
 	sb_printf(&b, "timeout: %.3gs\n", fs->timeout_ms / 1000.0);
 	sb_printf(&b, "cache: %.3gs\n", fs->cache_ms / 1000.0);
+	if (fs->watcher) {
+		char w[1024];
+
+		cache_watch_states(fs->cache, w, sizeof(w));
+		sb_printf(&b, "watches: %s\n", w[0] ? w : "none");
+	} else
+		sb_printf(&b, "watches: off\n");
 	sb_printf(&b, "buffer: %zu bytes\n", fs->buffer_size);
 	sb_printf(&b, "open sessions: %d (stream threads: %d)\n", sessions, threads);
 	sb_printf(&b, "mounted: %s\n", mounted);

@@ -19,8 +19,12 @@ struct pod_container {
 	size_t state_size;	/* bytes of its `state` file (the measurer) */
 };
 
+/* Immutable once published and shared by the lists that hold it. */
 struct pod_info {
+	int refs;
 	char *name;
+	char *rv;		/* metadata.resourceVersion ("" if none) */
+	char phase[16];		/* status.phase ("" if none) */
 	struct pod_container *containers;	/* containers, initContainers,
 						 * ephemeralContainers */
 	size_t ncontainers;
@@ -36,7 +40,7 @@ struct pod_info {
 struct pod_list {
 	int refs;
 	size_t n;
-	struct pod_info *pods;	/* sorted by name */
+	struct pod_info **pods;	/* sorted by name, each a reference */
 };
 
 struct name_list {
@@ -68,6 +72,30 @@ void cache_set_observer(struct cache *c,
 struct cJSON;
 void cache_set_measurer(struct cache *c,
 			void (*fn)(const struct cJSON *pod, struct pod_info *pi));
+
+/* A change the cache applied from a watch (or found by a relist), told
+ * to the listener with no cache lock held: ns NULL for the namespace
+ * list; pod is the new state (NULL for namespaces and for DELETED). */
+enum cache_change_type { CACHE_ADDED, CACHE_MODIFIED, CACHE_DELETED };
+struct cache_change {
+	enum cache_change_type type;
+	const char *name;
+	const struct pod_info *pod;
+};
+void cache_set_listener(struct cache *c,
+			void (*fn)(void *ud, const char *ns, const struct cache_change *ch),
+			void *ud);
+
+/* Keep every listing a user looks at current with a watch (watch.h)
+ * instead of listing again after -o cache; a listing nobody used for
+ * idle_ms drops its watch and its memory.  Set before the first list. */
+struct watcher;
+void cache_enable_watches(struct cache *c, struct watcher *w, long idle_ms);
+/* Is ns's pod list (NULL: the namespace list) kept current by a healthy
+ * watch now? */
+int cache_is_live(struct cache *c, const char *ns);
+/* "demo live, big stale": every watched listing and its watch state. */
+void cache_watch_states(struct cache *c, char *buf, size_t len);
 
 /* 0 with a reference in *out, or -errno with a message in msg. */
 int cache_namespaces(struct cache *c, struct name_list **out, char *msg,

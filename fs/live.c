@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fs/events.h"
 #include "fs/fs.h"
 #include "fs/path.h"
 #include "fs/tree.h"
@@ -60,9 +61,8 @@ static void inval_pod(struct fuse_session *se, const struct pfs_path *pod,
 	}
 }
 
-static void on_change(void *ud, const char *ns, const struct cache_change *ch)
+static void tell_kernel(struct podfs *fs, const char *ns, const struct cache_change *ch)
 {
-	struct podfs *fs = ud;
 	struct pfs_path root, dir, child;
 	size_t len = strlen(ch->name);
 	fuse_ino_t parent, ino;
@@ -94,6 +94,12 @@ static void on_change(void *ud, const char *ns, const struct cache_change *ch)
 		inval_pod(fs->se, &child, ch->pod);
 	if (rc && rc != -ENOENT)
 		pdebug("notify for %s: %s", ch->name, strerror(-rc));
+}
+
+static void on_change(void *ud, const char *ns, const struct cache_change *ch)
+{
+	tell_kernel(ud, ns, ch);
+	events_post(ns, ch);
 }
 
 void live_start(struct podfs *fs)

@@ -427,6 +427,8 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 		BAD("podfs: -o cache=%s: expected seconds between 0 and 86400\n", o->cache);
 	if (o->watch_idle && (fs->watch_idle_ms = parse_seconds(o->watch_idle, 0, 86400)) < 0)
 		BAD("podfs: -o watch_idle=%s: expected seconds between 0 and 86400\n", o->watch_idle);
+	if (!o->watch_idle && !fs->cache_ms)
+		fs->watch_idle_ms = 0;	/* -o cache=0: ask the server every time */
 	if (o->buffer && !(fs->buffer_size = parse_bytes(o->buffer)))
 		BAD("podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o->buffer);
 	if (o->login_timeout && (fs->login_timeout_ms = parse_seconds(o->login_timeout, 1, 86400)) < 0)

@@ -25,6 +25,10 @@ const struct pfs_node pfs_nodes[] = {
 	{ PK_META_STATUS, PK_META_DIR, "status", NF_FIXED, "meta-status", SNAP, 0,
 	  NE_ALWAYS, NL_NONE, NO_SNAPSHOT },
 	{ PK_NS, PK_ROOT, "<ns>", NF_NS, "namespace", DIR_, 0, NE_NAMESPACE, NL_PODS, NO_DIR },
+	/* one line per change of the namespace's pods, while open */
+	{ PK_NS_EVENTS, PK_NS, ".events", NF_FIXED, "ns-events", S_IFREG | 0444, PN_UNLISTED,
+	  NE_NAMESPACE,
+	  NL_NONE, NO_EVENTS },
 	{ PK_POD, PK_NS, "<pod>", NF_POD, "pod", DIR_, 0, NE_POD, NL_CONTAINERS, NO_DIR },
 	{ PK_POD_JSON, PK_POD, "Pod.json", NF_FIXED, "pod-json", SNAP, 0, NE_POD, NL_NONE,
 	  NO_SNAPSHOT },

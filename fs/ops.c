@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "fs/attach.h"
+#include "fs/events.h"
 #include "fs/exec.h"
 #include "fs/follow.h"
 #include "fs/fs.h"
@@ -406,7 +407,7 @@ static int dir_fixed(struct dirh *d, const struct pod_info *pi, time_t t)
 	for (size_t i = 0; !rc && i < pfs_nnodes; i++) {
 		const struct pfs_node *c = &pfs_nodes[i];
 
-		if (c->field == NF_FIXED && !hidden(c) &&
+		if (c->field == NF_FIXED && !hidden(c) && !(c->flags & PN_UNLISTED) &&
 		    (c->parent == p->kind || (p->rooted && p->kind == PK_NS && c->parent == PK_ROOT)) &&
 		    !(rc = dir_add(d, c->name, t)) && pi && !pfs_child(p, c->name, &cp))
 			d->ents[d->n - 1].size = snapshot_listed_size(&cp, pi);
@@ -627,6 +628,7 @@ static const open_fn openers[NO__COUNT] = {
 	[NO_EXEC] = exec_open,
 	[NO_PORT] = open_port,
 	[NO_PROXY] = open_proxy,
+	[NO_EVENTS] = events_open,
 };
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -20,6 +20,7 @@ enum pfs_kind {
 	PK_META_DIR,		/* /.podfs */
 	PK_META_STATUS,		/* /.podfs/status */
 	PK_NS,			/* /<ns> */
+	PK_NS_EVENTS,		/* /<ns>/.events */
 	PK_POD,			/* /<ns>/<pod> */
 	PK_POD_JSON,		/* /<ns>/<pod>/Pod.json */
 	PK_POD_STATUS,		/* /<ns>/<pod>/Status */

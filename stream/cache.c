@@ -744,7 +744,7 @@ static struct slot *slot_get(struct cache *c, const char *key)
 		if (!s->used) {
 			if (!free_s)
 				free_s = s;
-		} else if (!s->fetching && (!lru || s->last_use < lru->last_use))
+		} else if (!s->fetching && !s->pins && (!lru || s->last_use < lru->last_use))
 			lru = s;
 	}
 	if (!free_s && lru) {

@@ -94,6 +94,9 @@ void cache_enable_watches(struct cache *c, struct watcher *w, long idle_ms);
 /* Is ns's pod list (NULL: the namespace list) kept current by a healthy
  * watch now? */
 int cache_is_live(struct cache *c, const char *ns);
+/* While ns is pinned (delta +1, undone by -1) its watch never idles out
+ * (an open .events needs the events). */
+void cache_pin(struct cache *c, const char *ns, int delta);
 /* "demo live, big stale": every watched listing and its watch state. */
 void cache_watch_states(struct cache *c, char *buf, size_t len);
 

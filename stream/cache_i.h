@@ -26,6 +26,7 @@ struct slot {
 	char msg[512];
 	struct nswatch *nw;	/* the watch keeping data current, or NULL */
 	enum watch_state wst;	/* its state */
+	int pins;		/* cache_pin: never idle, never recycled */
 };
 
 struct cache {

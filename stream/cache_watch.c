@@ -329,7 +329,7 @@ static void w_tick(void *ud)
 	int idle = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if ((s = bound(nw)) && !s->fetching && c->idle_ms > 0 &&
+	if ((s = bound(nw)) && !s->fetching && !s->pins && c->idle_ms > 0 &&
 	    (long long)mono_ms() - s->last_use > c->idle_ms) {
 		pdebug("%s unused for %ld ms: its watch and list go",
 		       nw->key[0] ? nw->key : "namespaces", c->idle_ms);
@@ -409,6 +409,21 @@ void cache_enable_watches(struct cache *c, struct watcher *w, long idle_ms)
 	pthread_mutex_lock(&c->lock);
 	c->watcher = w;
 	c->idle_ms = idle_ms;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_pin(struct cache *c, const char *ns, int delta)
+{
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		struct slot *s = &c->slots[i];
+
+		if (s->used && !strcmp(s->key, ns)) {
+			s->pins = s->pins + delta < 0 ? 0 : s->pins + delta;
+			s->last_use = mono_ms();
+			break;
+		}
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 

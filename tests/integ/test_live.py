@@ -115,6 +115,26 @@ def test_modified_pod(fx, m):
     eq(os.stat(state).st_size, len(b"running, restarts 0\n"), "state size")
 
 
+def test_events_file(fx, m):
+    """<ns>/.events: a line per change, for `while read`; not listed."""
+    wait_live(m, "demo")
+    check(".events" not in os.listdir(m.p("demo")), "not listed")
+    check(os.stat(m.p("demo", ".events")).st_mode & 0o777 == 0o444, "mode")
+    f = open(m.p("demo", ".events"), "rb", buffering=0)
+    try:
+        fx.control("create", ns="demo", pod="evt", running="0")
+        fx.control("modify", ns="demo", pod="evt", running="1")
+        fx.request("DELETE", "/api/v1/namespaces/demo/pods/evt")
+        got = b""
+        deadline = time.time() + SOON
+        want = [b"ADDED demo/evt", b"MODIFIED demo/evt phase=Running", b"DELETED demo/evt"]
+        while time.time() < deadline and got.count(b"\n") < 3:
+            got += f.read(4096)
+        eq([ln for ln in got.split(b"\n") if b"/evt" in ln], want, "lines")
+    finally:
+        f.close()
+
+
 def test_gone_relists(fx, m):
     """410 after a lost connection: relist, diff, watch on."""
     wait_live(m, "demo")
@@ -161,6 +181,8 @@ def test_watches_off(fx):
     with Mount(fx, opts=["watch_idle=0"]) as m:
         os.listdir(m.p("demo"))
         check("watches: off\n" in status(m), "status says off:\n" + status(m))
+        expect_errno(lambda: open(m.p("demo", ".events"), "rb"), errno.EOPNOTSUPP,
+                     ".events without watches")
         fx.reset_stats()
         time.sleep(1.1)
         os.listdir(m.p("demo"))
@@ -178,7 +200,8 @@ def main():
         try:
             m.start()
             for t in (test_live_no_requests, test_created_pod_appears,
-                      test_deleted_pod_disappears, test_modified_pod, test_gone_relists,
+                      test_deleted_pod_disappears, test_modified_pod, test_events_file,
+                      test_gone_relists,
                       test_watch_lost_and_recovered):
                 s.run(t, fx, m)
         finally:

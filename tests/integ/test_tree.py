@@ -362,8 +362,9 @@ def test_limited_user(fx):
 
 
 def test_slow_and_expiring_lists(fx):
-    """The pagination loop has one deadline; expired continue tokens restart it."""
-    with Mount(fx, opts=["timeout=2", "cache=1"]) as m:
+    """The pagination loop has one deadline; expired continue tokens restart it
+    (without watches: a live listing would not be listed again)."""
+    with Mount(fx, opts=["timeout=2", "cache=1", "watch_idle=0"]) as m:
         try:
             fx.set(continue_ttl_s="0")
             fx.reset_stats()

@@ -248,7 +248,7 @@ char *snapshot_pod_json(const cJSON *pod)
 			/* a reference: o never owns (or frees) the pod's items */
 			ok = cJSON_AddItemReferenceToObject(o, c->string, (cJSON *)c);
 	if (ok)
-		text = cJSON_Print(o);
+		text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (text && asprintf(&out, "%s\n", text) < 0)
 		out = NULL;

@@ -45,7 +45,7 @@ void snapshot_measure(const struct cJSON *pod, struct pod_info *pi);
 
 /* Pure formatters (tested without a server).  Each returns a malloc'd,
  * NUL-terminated text ending in '\n', or NULL. */
-/* Pod.json: the object with kind and apiVersion first, pretty-printed. */
+/* Pod.json: the object with kind and apiVersion first, compact JSON. */
 char *snapshot_pod_json(const struct cJSON *pod);
 char *snapshot_pod_status(const struct cJSON *pod);
 /* One line: "running, restarts N" | "waiting[ <reason>], restarts N" |

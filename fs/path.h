@@ -59,9 +59,10 @@ struct pfs_path {
 	int port;			/* PK_PORT */
 	char exec_id[PFS_LABEL_MAX + 1];
 	int proxy_port;			/* PK_PROXY_PORT, PK_PROXY_FILE */
-	char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE: "a/b/c", no leading '/' */
 	int rooted;			/* -o namespace=: the mount root is the
 					 * namespace ns, not the cluster */
+	/* Last: the inode table keeps only the part up to its NUL. */
+	char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE: "a/b/c", no leading '/' */
 };
 
 /* Root node. */

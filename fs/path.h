@@ -21,9 +21,11 @@ enum pfs_kind {
 	PK_META_STATUS,		/* /.podfs/status */
 	PK_NS,			/* /<ns> */
 	PK_NS_EVENTS,		/* /<ns>/.events */
+	PK_NS_EVENT_LIST,	/* /<ns>/Events */
 	PK_POD,			/* /<ns>/<pod> */
 	PK_POD_JSON,		/* /<ns>/<pod>/Pod.json */
 	PK_POD_STATUS,		/* /<ns>/<pod>/Status */
+	PK_POD_EVENTS,		/* /<ns>/<pod>/Events */
 	PK_PORTS_DIR,		/* /<ns>/<pod>/Ports */
 	PK_PORT,		/* /<ns>/<pod>/Ports/<port> */
 	PK_PROXY_DIR,		/* /<ns>/<pod>/Proxy */

@@ -307,6 +307,133 @@ char *snapshot_pod_status(const cJSON *pod)
 	return sb_finish(&b);
 }
 
+/* An age as kubectl shows it (apimachinery's duration.HumanDuration). */
+static void human_age(long s, char *buf, size_t len)
+{
+	long m = s / 60, h = m / 60;
+
+	if (s < 0)
+		snprintf(buf, len, "0s");
+	else if (s < 120)
+		snprintf(buf, len, "%lds", s);
+	else if (m < 10 && s % 60)
+		snprintf(buf, len, "%ldm%lds", m, s % 60);
+	else if (m < 180)
+		snprintf(buf, len, "%ldm", m);
+	else if (h < 8 && m % 60)
+		snprintf(buf, len, "%ldh%ldm", h, m % 60);
+	else if (h < 48)
+		snprintf(buf, len, "%ldh", h);
+	else if (h < 24 * 8 && h % 24)
+		snprintf(buf, len, "%ldd%ldh", h / 24, h % 24);
+	else if (h < 24 * 365 * 2)
+		snprintf(buf, len, "%ldd", h / 24);
+	else
+		snprintf(buf, len, "%ldy", h / (24 * 365));
+}
+
+/* When an event last happened: lastTimestamp, else eventTime, else
+ * firstTimestamp (events.k8s.io writers set only eventTime). */
+static time_t event_time(const cJSON *ev)
+{
+	static const char *const fields[] = { "lastTimestamp", "eventTime", "firstTimestamp" };
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *t = jstr(ev, fields[i]);
+		int64_t sec;
+		int32_t ns;
+
+		if (t && !k8s_time_parse(t, &sec, &ns))
+			return (time_t)sec;
+	}
+	return 0;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	time_t x = event_time(*(cJSON *const *)a), y = event_time(*(cJSON *const *)b);
+
+	return x < y ? -1 : x > y;
+}
+
+/* One column of the table: the widest cell decides. */
+static int col_width(cJSON **evs, size_t n, const char *title, const char *(*cell)(const cJSON *))
+{
+	int w = (int)strlen(title);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s = cell(evs[i]);
+		int l = s ? (int)strlen(s) : 0;
+
+		w = l > w ? l : w;
+	}
+	return w;
+}
+
+static const char *ev_type(const cJSON *e) { return jstr(e, "type"); }
+static const char *ev_reason(const cJSON *e) { return jstr(e, "reason"); }
+static const char *ev_message(const cJSON *e) { return jstr(e, "message"); }
+
+static const char *ev_from(const cJSON *e)
+{
+	const char *s = jstr(cJSON_GetObjectItemCaseSensitive(e, "source"), "component");
+
+	return s && s[0] ? s : jstr(e, "reportingComponent");
+}
+
+static const char *ev_object(const cJSON *e)
+{
+	return jstr(cJSON_GetObjectItemCaseSensitive(e, "involvedObject"), "name");
+}
+
+char *snapshot_events(const cJSON *list, int with_object, time_t now)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items"), *it;
+	size_t n = 0, cap = (size_t)cJSON_GetArraySize(items);
+	cJSON **evs = calloc(cap ? cap : 1, sizeof(*evs));
+	struct sbuf b = { 0 };
+	int wt, wr, wf, wo;
+
+	if (!evs)
+		return NULL;
+	cJSON_ArrayForEach(it, items)
+		if (cJSON_IsObject(it) && n < cap)
+			evs[n++] = (cJSON *)it;
+	if (!n) {
+		free(evs);
+		sb_printf(&b, "<none>\n");
+		return sb_finish(&b);
+	}
+	qsort(evs, n, sizeof(*evs), cmp_event);
+	wt = col_width(evs, n, "Type", ev_type);
+	wr = col_width(evs, n, "Reason", ev_reason);
+	wf = col_width(evs, n, "From", ev_from);
+	wo = with_object ? col_width(evs, n, "Object", ev_object) : 0;
+	if (with_object)
+		sb_printf(&b, "%-*s  %-*s  %-*s  %-6s  %-*s  Message\n%-*s  %-*s  %-*s  %-6s  %-*s  -------\n",
+			  wt, "Type", wr, "Reason", wo, "Object", "Age", wf, "From",
+			  wt, "----", wr, "------", wo, "------", "---", wf, "----");
+	else
+		sb_printf(&b, "%-*s  %-*s  %-6s  %-*s  Message\n%-*s  %-*s  %-6s  %-*s  -------\n",
+			  wt, "Type", wr, "Reason", "Age", wf, "From",
+			  wt, "----", wr, "------", "----", wf, "----");
+	for (size_t i = 0; i < n; i++) {
+		const char *t = ev_type(evs[i]), *r = ev_reason(evs[i]), *f = ev_from(evs[i]);
+		const char *o = ev_object(evs[i]), *m = ev_message(evs[i]);
+		char age[24], msg[1024];
+
+		human_age((long)(now - event_time(evs[i])), age, sizeof(age));
+		/* a message is the cluster's text: one clean line */
+		k8s_text(msg, sizeof(msg), m ? m : "", m ? strlen(m) : 0, K8S_TEXT_LINE);
+		sb_printf(&b, "%-*s  %-*s  ", wt, t ? t : "", wr, r ? r : "");
+		if (with_object)
+			sb_printf(&b, "%-*s  ", wo, o ? o : "");
+		sb_printf(&b, "%-6s  %-*s  %s\n", age, wf, f ? f : "", msg);
+	}
+	free(evs);
+	return sb_finish(&b);
+}
+
 static void fmt_time(time_t t, char *buf, size_t len)
 {
 	struct tm tm;
@@ -437,6 +564,36 @@ static int get_pod(struct podfs *fs, const struct pfs_path *p,
 	return 0;
 }
 
+/* GET the events of p's namespace, or (Events of a pod) of that pod. */
+static int fetch_events(struct podfs *fs, const struct pfs_path *p, char **data,
+			size_t *len)
+{
+	struct rest_resp resp;
+	char path[512];
+	cJSON *doc;
+	int pod = p->kind == PK_POD_EVENTS, rc;
+
+	/* names are DNS labels and subdomains: nothing to escape */
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events%s%s", p->ns,
+		 pod ? "?fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3D" : "",
+		 pod ? p->pod : "");
+	if ((rc = get(fs, path, &resp, 0)))
+		return rc;
+	doc = cJSON_ParseWithLength(resp.body, resp.len);
+	rest_resp_free(&resp);
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(doc);
+		podfs_note(fs, -EIO, "GET events: the reply is not JSON");
+		return -EIO;
+	}
+	*data = snapshot_events(doc, !pod, time(NULL));
+	cJSON_Delete(doc);
+	if (!*data)
+		return -ENOMEM;
+	*len = strlen(*data);
+	return 0;
+}
+
 static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		 size_t *len)
 {
@@ -468,6 +625,9 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		if (!rc)
 			*len = strlen(*data);
 		return rc;
+	case PK_POD_EVENTS:
+	case PK_NS_EVENT_LIST:
+		return fetch_events(fs, p, data, len);
 	case PK_LOG:
 	case PK_LOG_PREVIOUS: {
 		char *c = url_escape(p->container);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <fuse_lowlevel.h>
 
@@ -54,5 +55,9 @@ char *snapshot_pod_status(const struct cJSON *pod);
 int snapshot_state_line(const struct cJSON *pod, const char *container,
 			char *buf, size_t len);
 char *snapshot_mount_status(struct podfs *fs);
+/* Events as kubectl describe lists them (Type, Reason, Age, From,
+ * Message; with_object: the involved object's name too), oldest first,
+ * from an EventList; "<none>" when empty. */
+char *snapshot_events(const struct cJSON *list, int with_object, time_t now);
 
 #endif

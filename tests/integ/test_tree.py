@@ -48,7 +48,8 @@ def test_namespace_listings(fx, m):
 
 def test_pod_and_container_dirs(fx, m):
     eq(sorted(os.listdir(m.p("demo", "multi"))),
-       sorted(["Pod.json", "Status", "Ports", "Proxy", "app", "sidecar", "init"]), "multi")
+       sorted(["Pod.json", "Status", "Events", "Ports", "Proxy", "app", "sidecar", "init"]),
+       "multi")
     eq(sorted(os.listdir(m.p("demo", "multi", "app"))),
        sorted(["state", "log", "log.previous", "log.follow", "stdin", "stdout", "stderr",
                "exec"]), "container")
@@ -240,6 +241,26 @@ def test_times(fx, m):
         eq(int(t1), want, "time of %s" % "/".join(rel))
         eq(t2, t1, "stat of %s stable" % "/".join(rel))
         eq(listed[os.path.basename(f)], t1, "readdir and stat agree on %s" % "/".join(rel))
+
+
+def test_events(fx, m):
+    """Events of a pod and of a namespace, as kubectl describe lists them."""
+    ref = json.loads(kubectl(fx, "get", "events", "-n", "demo", "--field-selector",
+                             "involvedObject.name=web", "-o", "json"))["items"]
+    text = read(m.p("demo", "web", "Events")).decode()
+    lines = text.splitlines()
+    eq(lines[0].split(), ["Type", "Reason", "Age", "From", "Message"], "header:\n" + text)
+    eq(len(lines) - 2, len(ref), "one line per event:\n" + text)
+    for ev in ref:
+        check(re.search(r"^%s +%s +\S+ +%s +%s$" % (ev["type"], ev["reason"],
+                        ev["source"]["component"], re.escape(ev["message"])), text, re.M),
+              "%s in:\n%s" % (ev["reason"], text))
+    ns_text = read(m.p("demo", "Events")).decode()
+    check(ns_text.splitlines()[0].split() == ["Type", "Reason", "Object", "Age", "From",
+                                              "Message"], ns_text)
+    for pod in ("web", "multi", "crashy"):
+        check(re.search(r"^Normal +Scheduled +%s " % pod, ns_text, re.M), pod + " in ns Events")
+    check("Events" not in os.listdir(m.p("demo")), "namespace Events is not listed")
 
 
 def test_ls_sorts_by_age(fx, m):
@@ -453,7 +474,7 @@ def main():
             m.start()
             for t in (test_root_listing, test_namespace_listings, test_pod_and_container_dirs,
                       test_pod_json, test_log, test_log_grows, test_log_previous, test_status_and_state,
-                      test_missing, test_tools, test_sizes_before_open, test_times,
+                      test_missing, test_tools, test_sizes_before_open, test_times, test_events,
                       test_ls_sorts_by_age, test_big_listing_no_per_pod_requests,
                       test_status_file):
                 s.run(t, fx, m)

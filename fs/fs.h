@@ -16,6 +16,7 @@
 struct rest;
 struct auth;
 struct cache;
+struct watcher;
 
 #define PODFS_VERSION "0.1.0"
 
@@ -24,10 +25,12 @@ struct podfs {
 	struct auth *auth;
 	struct rest *rest;
 	struct cache *cache;
+	struct watcher *watcher;	/* the live tree (fs/live.c), NULL if off */
 	struct fuse_session *se;
 
 	long timeout_ms;		/* -o timeout: bound on metadata ops */
 	long cache_ms;			/* -o cache: listing and kernel cache */
+	long watch_idle_ms;		/* -o watch_idle: 0 = no watches */
 	long login_timeout_ms;		/* -o login_timeout: interactive plugin at mount */
 	size_t buffer_size;		/* -o buffer: per-stream buffer bytes */
 	int debug;			/* -d: trace requests */

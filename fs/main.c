@@ -33,10 +33,12 @@
 
 #include "fs/attach.h"
 #include "fs/contact.h"
+#include "fs/live.h"
 #include "fs/ops.h"
 #include "fs/owner.h"
 #include "fs/path.h"
 #include "fs/sdnotify.h"
+#include "fs/snapshot.h"
 #include "fs/tree.h"
 #include "stream/auth.h"
 #include "stream/cache.h"
@@ -51,6 +53,7 @@ struct options {
 	char *namespace;
 	char *timeout;
 	char *cache;
+	char *watch_idle;
 	char *buffer;
 	char *keepalive;
 	char *uid;
@@ -111,6 +114,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("--list-contexts", list_contexts),
 	OPT("timeout=%s", timeout),
 	OPT("cache=%s", cache),
+	OPT("watch_idle=%s", watch_idle),
 	OPT("buffer=%s", buffer),
 	OPT("keepalive=%s", keepalive),
 	/* The high-level libfuse library implements these; podfs uses the
@@ -210,6 +214,10 @@ static void usage(const char *prog)
 	       "    -o timeout=SECONDS     bound on every metadata operation (default 10)\n"
 	       "    -o cache=SECONDS       how long listings and attributes are cached\n"
 	       "                           (default 1; 0 = ask the server every time)\n"
+	       "    -o watch_idle=SECONDS  watch every namespace looked at, so listings\n"
+	       "                           and kernel caches follow the cluster; drop a\n"
+	       "                           watch unused this long (default 300; 0 = no\n"
+	       "                           watches: listings expire after -o cache)\n"
 	       "    -o buffer=BYTES        per-stream buffer, suffix K or M (default 1M)\n"
 	       "    -o keepalive=SECONDS   ping streams this often and give up on one\n"
 	       "                           whose pong is this late (default 30; 0 = off)\n"
@@ -405,6 +413,7 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 
 	fs->timeout_ms = 10000;
 	fs->cache_ms = 1000;
+	fs->watch_idle_ms = 300000;
 	fs->buffer_size = 1 << 20;
 	fs->entry_timeout = fs->attr_timeout = -1;
 	fs->uid = getuid();
@@ -416,6 +425,10 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 		BAD("podfs: -o timeout=%s: expected seconds between 0.1 and 86400\n", o->timeout);
 	if (o->cache && (fs->cache_ms = parse_seconds(o->cache, 0, 86400)) < 0)
 		BAD("podfs: -o cache=%s: expected seconds between 0 and 86400\n", o->cache);
+	if (o->watch_idle && (fs->watch_idle_ms = parse_seconds(o->watch_idle, 0, 86400)) < 0)
+		BAD("podfs: -o watch_idle=%s: expected seconds between 0 and 86400\n", o->watch_idle);
+	if (!o->watch_idle && !fs->cache_ms)
+		fs->watch_idle_ms = 0;	/* -o cache=0: ask the server every time */
 	if (o->buffer && !(fs->buffer_size = parse_bytes(o->buffer)))
 		BAD("podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o->buffer);
 	if (o->login_timeout && (fs->login_timeout_ms = parse_seconds(o->login_timeout, 1, 86400)) < 0)
@@ -583,12 +596,14 @@ static int connect_cluster(struct podfs *fs, struct options *o, const char *path
 		return -1;
 	}
 	cache_set_observer(fs->cache, observe, fs);
+	cache_set_measurer(fs->cache, snapshot_measure);
 	return 0;
 }
 
 static void free_options(struct options *o)
 {
 	char **strs[] = { &o->kubeconfig, &o->context, &o->namespace, &o->timeout, &o->cache,
+			  &o->watch_idle,
 			  &o->buffer, &o->keepalive, &o->uid, &o->gid, &o->umask,
 			  &o->entry_timeout, &o->attr_timeout, &o->loglevel, &o->login_timeout,
 			  &o->as, &o->as_uid, &o->pos[0], &o->pos[1] };
@@ -642,6 +657,7 @@ static int serve(struct podfs *fs, struct fuse_args *args, struct fuse_cmdline_o
 		goto out_unmount;
 	}
 	streams_up = 1;
+	live_start(fs);		/* after the fork, before the first request */
 	sd_notify_state("READY=1");	/* systemd Type=notify: the mount is live */
 
 	if (co->singlethread)
@@ -667,6 +683,7 @@ static int serve(struct podfs *fs, struct fuse_args *args, struct fuse_cmdline_o
 	 * parked reads and writes get their error replies now (the readers
 	 * see an error, not a hang), and no multiplexer thread can reply
 	 * into a destroyed session afterwards. */
+	live_stop(fs);		/* no notification after this, before the worker ends */
 	attach_stop();
 	owners_shutdown();
 	streams_up = 0;
@@ -678,6 +695,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs->se);
 	if (streams_up) {
+		live_stop(fs);
 		attach_stop();
 		owners_shutdown();
 	}

@@ -25,6 +25,13 @@ const struct pfs_node pfs_nodes[] = {
 	{ PK_META_STATUS, PK_META_DIR, "status", NF_FIXED, "meta-status", SNAP, 0,
 	  NE_ALWAYS, NL_NONE, NO_SNAPSHOT },
 	{ PK_NS, PK_ROOT, "<ns>", NF_NS, "namespace", DIR_, 0, NE_NAMESPACE, NL_PODS, NO_DIR },
+	/* one line per change of the namespace's pods, while open */
+	{ PK_NS_EVENTS, PK_NS, ".events", NF_FIXED, "ns-events", S_IFREG | 0444, PN_UNLISTED,
+	  NE_NAMESPACE,
+	  NL_NONE, NO_EVENTS },
+	/* not listed either: `ls NS` is exactly its pods */
+	{ PK_NS_EVENT_LIST, PK_NS, "Events", NF_FIXED, "ns-event-list", SNAP, PN_UNLISTED,
+	  NE_NAMESPACE, NL_NONE, NO_SNAPSHOT },
 	{ PK_POD, PK_NS, "<pod>", NF_POD, "pod", DIR_, 0, NE_POD, NL_CONTAINERS, NO_DIR },
 	{ PK_POD_JSON, PK_POD, "Pod.json", NF_FIXED, "pod-json", SNAP, 0, NE_POD, NL_NONE,
 	  NO_SNAPSHOT },
@@ -40,6 +47,8 @@ const struct pfs_node pfs_nodes[] = {
 	{ PK_PROXY_FILE, PK_PROXY_PORT, "<path>", NF_PROXY_PATH, "proxy-file", S_IFREG | 0400, OWN,
 	  NE_POD, NL_NONE, NO_PROXY },
 	{ PK_POD_STATUS, PK_POD, "Status", NF_FIXED, "pod-status", SNAP, 0, NE_POD, NL_NONE,
+	  NO_SNAPSHOT },
+	{ PK_POD_EVENTS, PK_POD, "Events", NF_FIXED, "pod-events", SNAP, 0, NE_POD, NL_NONE,
 	  NO_SNAPSHOT },
 	{ PK_CONTAINER, PK_POD, "<container>", NF_CONTAINER, "container", DIR_, 0, NE_CONTAINER,
 	  NL_NONE, NO_DIR },

@@ -57,6 +57,7 @@ enum node_open {
 	NO_EXEC,		/* exec.c */
 	NO_PORT,		/* ports.c */
 	NO_PROXY,		/* proxy.c */
+	NO_EVENTS,		/* events.c */
 	NO__COUNT
 };
 
@@ -64,6 +65,9 @@ enum node_open {
 #define PN_TRUNC	2u	/* `>` accepted (and meaningless but for argv) */
 #define PN_ACTS		4u	/* acts on the cluster even when only read (a
 				 * session, a connection): absent on -o ro */
+#define PN_UNLISTED	8u	/* exists, but readdir does not list it: a stream
+				 * beside pods that tree walkers (cp -r, tar)
+				 * would block on */
 
 struct pfs_node {
 	enum pfs_kind kind;

@@ -21,10 +21,12 @@
 #include <sys/stat.h>
 
 #include "fs/attach.h"
+#include "fs/events.h"
 #include "fs/exec.h"
 #include "fs/follow.h"
 #include "fs/fs.h"
 #include "fs/handles.h"
+#include "fs/live.h"
 #include "fs/nodes.h"
 #include "fs/path.h"
 #include "fs/ports.h"
@@ -44,7 +46,8 @@ static double cache_s(void)
 /* ---- existence and attributes ---- */
 
 struct nodeinfo {
-	time_t mtime;
+	time_t mtime;		/* the one time of the node (node_time) */
+	off_t size;		/* a snapshot's size from the listing, -1 if none */
 	int exists;
 };
 
@@ -55,8 +58,26 @@ static int hidden(const struct pfs_node *n)
 	return podfs->read_only && (n->flags & PN_ACTS);
 }
 
-/* Does the namespace of p exist?  0, or -errno (with the reason noted). */
-static int namespace_exists(const struct pfs_path *p)
+/* Every node has one time, from the object it belongs to: below a
+ * container the container's start time, below a pod the pod's creation
+ * time, falling back to the pod's and then the mount time when unknown.
+ * Namespaces carry their creation time (namespace_exists); the root and
+ * .podfs the mount time.  So `ls -lt` sorts pods by age and a stat never
+ * changes between calls. */
+static time_t node_time(const struct pfs_path *p, const struct pod_info *pi)
+{
+	const struct pod_container *c;
+
+	if (!pi)
+		return podfs->mounted;
+	if (p->container[0] && (c = pod_container_find(pi, p->container)) && c->started)
+		return c->started;
+	return pi->created ? pi->created : podfs->mounted;
+}
+
+/* Does the namespace of p exist?  0, or -errno (with the reason noted);
+ * *t gets its creation time when the namespace list has one. */
+static int namespace_exists(const struct pfs_path *p, time_t *t)
 {
 	struct name_list *nl = NULL;
 	struct pod_list *pl = NULL;
@@ -65,9 +86,14 @@ static int namespace_exists(const struct pfs_path *p)
 
 	if (p->rooted)
 		return 0;	/* the mount root; its listing reports errors */
+	long i;
+
 	if ((rc = cache_namespaces(podfs->cache, &nl, msg, sizeof(msg))))
 		return rc;
-	rc = name_list_has(nl, p->ns) ? 0 : -ENOENT;
+	i = name_list_find(nl, p->ns);
+	rc = i >= 0 ? 0 : -ENOENT;
+	if (i >= 0 && nl->created[i])
+		*t = nl->created[i];
 	if (rc && nl->fallback) {
 		/* We may not list namespaces, but this one may still be ours
 		 * to read: its pod list decides. */
@@ -89,19 +115,21 @@ static int check_exists(const struct pfs_path *p, struct nodeinfo *ni)
 	int rc;
 
 	ni->mtime = podfs->mounted;
+	ni->size = -1;
 	if (!n || hidden(n))
 		return -ENOENT;
 	if (n->exists == NE_ALWAYS)
 		return 0;
 	if (n->exists == NE_NAMESPACE)
-		return namespace_exists(p);
+		return namespace_exists(p, &ni->mtime);
 	if ((rc = cache_pods(podfs->cache, p->ns, &pl, msg, sizeof(msg))))
 		return rc;
 	if (!(pi = pod_list_find(pl, p->pod))) {
 		pod_list_put(pl);
 		return -ENOENT;
 	}
-	ni->mtime = pi->created ? pi->created : podfs->mounted;
+	ni->mtime = node_time(p, pi);
+	ni->size = snapshot_listed_size(p, pi);
 	/* Any port may be forwarded or proxied, declared or not (NE_POD). */
 	if (n->exists != NE_POD && !pod_has_container(pi, p->container))
 		rc = -ENOENT;
@@ -144,23 +172,50 @@ static void fill_attr(const struct pfs_path *p, fuse_ino_t ino,
 	st->st_gid = podfs->gid;
 	st->st_blksize = 4096;
 	if (is_snapshot(p->kind)) {
-		st->st_size = snapshot_size(ino, p);
+		st->st_size = ni->size >= 0 ? ni->size : snapshot_size(ino, p);
 		st->st_blocks = (st->st_size + 511) / 512;
 	}
 	st->st_atime = st->st_mtime = st->st_ctime = ni->mtime;
 }
 
-static double attr_timeout(enum pfs_kind k)
+/* The listing whose watch keeps p's existence and attributes current
+ * (a namespace's pods, or NULL: the namespace list), or "" when none
+ * does: exec sessions live in podfs, not in a listing. */
+static const char *decided_by(const struct pfs_path *p)
 {
-	/* A snapshot's size changes with every open. */
-	if (is_snapshot(k))
-		return 0;
-	return podfs->attr_timeout >= 0 ? podfs->attr_timeout : cache_s();
+	const struct pfs_node *n = pfs_node(p->kind);
+
+	if (!n || n->exists == NE_EXEC)
+		return "";
+	if ((p->kind == PK_NS && !p->rooted) || !p->ns[0])
+		return NULL;
+	return p->ns;
 }
 
-static double entry_timeout(void)
+static double attr_timeout(const struct pfs_path *p)
 {
-	return podfs->entry_timeout >= 0 ? podfs->entry_timeout : cache_s();
+	const char *ns = decided_by(p);
+
+	/* A snapshot's size changes with every open. */
+	if (is_snapshot(p->kind))
+		return 0;
+	if (ns && !ns[0])
+		return podfs->attr_timeout >= 0 ? podfs->attr_timeout : cache_s();
+	return live_attr_timeout(ns);
+}
+
+/* The entry of child, or the negative entry of a name in dir: long only
+ * where a watch notifies changes (a negative entry below a pod may be an
+ * exec session that is yet to be made). */
+static double entry_timeout(const struct pfs_path *dir, const struct pfs_path *child)
+{
+	const char *ns = child ? decided_by(child) :
+			 dir->kind != PK_ROOT && dir->kind != PK_NS ? "" :
+			 dir->ns[0] ? dir->ns : NULL;
+
+	if (ns && !ns[0])
+		return podfs->entry_timeout >= 0 ? podfs->entry_timeout : cache_s();
+	return live_entry_timeout(ns);
 }
 
 static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
@@ -168,8 +223,8 @@ static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
-	e->attr_timeout = attr_timeout(p->kind);
-	e->entry_timeout = entry_timeout();
+	e->attr_timeout = attr_timeout(p);
+	e->entry_timeout = entry_timeout(NULL, p);
 	fill_attr(p, ino, ni, &e->attr);
 }
 
@@ -189,7 +244,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc == -ENOENT) {
 			/* Negative entry, cached like positive ones. */
 			memset(&e, 0, sizeof(e));
-			e.entry_timeout = entry_timeout();
+			e.entry_timeout = entry_timeout(&pp, NULL);
 			fuse_reply_entry(req, &e);
 			return;
 		}
@@ -233,7 +288,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fill_attr(&p, ino, &ni, &st);
-	fuse_reply_attr(req, &st, attr_timeout(p.kind));
+	fuse_reply_attr(req, &st, attr_timeout(&p));
 }
 
 static int truncatable(enum pfs_kind k)
@@ -275,7 +330,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	fill_attr(&p, ino, &ni, &st);
-	fuse_reply_attr(req, &st, attr_timeout(p.kind));
+	fuse_reply_attr(req, &st, attr_timeout(&p));
 }
 
 /* ---- directories ---- */
@@ -283,6 +338,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 struct dent {
 	char *name;
 	time_t mtime;
+	off_t size;		/* as nodeinfo's */
 };
 
 struct dirh {
@@ -306,6 +362,7 @@ static int dir_add(struct dirh *d, const char *name, time_t mtime)
 	}
 	if (!(d->ents[d->n].name = strdup(name)))
 		return -ENOMEM;
+	d->ents[d->n].size = -1;
 	d->ents[d->n++].mtime = mtime;
 	return 0;
 }
@@ -339,18 +396,21 @@ static int dir_add_at(void *ud, const char *name)
 	return dir_add(a->d, name, a->t);
 }
 
-/* The fixed children of d's node, in table order. */
-static int dir_fixed(struct dirh *d, time_t t)
+/* The fixed children of d's node, in table order; they share its time
+ * t (node_time), and snapshots below a pod pi get their listed size. */
+static int dir_fixed(struct dirh *d, const struct pod_info *pi, time_t t)
 {
 	const struct pfs_path *p = &d->path;
+	struct pfs_path cp;
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < pfs_nnodes; i++) {
 		const struct pfs_node *c = &pfs_nodes[i];
 
-		if (c->field == NF_FIXED && !hidden(c) &&
-		    (c->parent == p->kind || (p->rooted && p->kind == PK_NS && c->parent == PK_ROOT)))
-			rc = dir_add(d, c->name, t);
+		if (c->field == NF_FIXED && !hidden(c) && !(c->flags & PN_UNLISTED) &&
+		    (c->parent == p->kind || (p->rooted && p->kind == PK_NS && c->parent == PK_ROOT)) &&
+		    !(rc = dir_add(d, c->name, t)) && pi && !pfs_child(p, c->name, &cp))
+			d->ents[d->n - 1].size = snapshot_listed_size(&cp, pi);
 	}
 	return rc;
 }
@@ -369,19 +429,20 @@ static int dir_variable(struct dirh *d, enum node_list list, const struct pod_in
 		if ((rc = cache_namespaces(podfs->cache, &nl, msg, sizeof(msg))))
 			return rc;
 		for (size_t i = 0; !rc && i < nl->n; i++)
-			rc = dir_add(d, nl->names[i], t);
+			rc = dir_add(d, nl->names[i], nl->created[i] ? nl->created[i] : t);
 		name_list_put(nl);
 		return rc;
 	case NL_PODS:
 		if ((rc = cache_pods(podfs->cache, d->path.ns, &pl, msg, sizeof(msg))))
 			return rc;
 		for (size_t i = 0; !rc && i < pl->n; i++)
-			rc = dir_add(d, pl->pods[i].name, pl->pods[i].created ? pl->pods[i].created : t);
+			rc = dir_add(d, pl->pods[i]->name, node_time(&d->path, pl->pods[i]));
 		pod_list_put(pl);
 		return rc;
 	case NL_CONTAINERS:
 		for (size_t i = 0; !rc && i < pi->ncontainers; i++)
-			rc = dir_add(d, pi->containers[i], t);
+			rc = dir_add(d, pi->containers[i].name, pi->containers[i].started ?
+				     pi->containers[i].started : t);
 		return rc;
 	case NL_PORTS:
 		for (size_t i = 0; !rc && i < pi->nports; i++) {
@@ -398,7 +459,7 @@ static int dir_variable(struct dirh *d, enum node_list list, const struct pod_in
 }
 
 /* The entries of d's node after "." and "..": its fixed children, then
- * its variable ones.  Below a pod every entry carries the pod's time. */
+ * its variable ones, each with its node_time. */
 static int dir_fill(struct dirh *d)
 {
 	const struct pfs_node *n = pfs_node(d->path.kind);
@@ -415,10 +476,9 @@ static int dir_fill(struct dirh *d)
 			pod_list_put(pl);
 			return -ENOENT;
 		}
-		if (pi->created)
-			t = pi->created;
+		t = node_time(&d->path, pi);
 	}
-	if (!(rc = dir_fixed(d, t)))
+	if (!(rc = dir_fixed(d, pi, t)))
 		rc = dir_variable(d, n->list, pi, t);
 	pod_list_put(pl);
 	return rc;
@@ -471,7 +531,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		const char *name = d->ents[i].name;
 		int dot = i < 2;	/* "." and ".." */
 		struct pfs_path c;
-		struct nodeinfo ni = { .mtime = d->ents[i].mtime, .exists = 1 };
+		struct nodeinfo ni = { .mtime = d->ents[i].mtime, .size = d->ents[i].size,
+				       .exists = 1 };
 		struct fuse_entry_param e;
 		size_t need;
 
@@ -567,6 +628,7 @@ static const open_fn openers[NO__COUNT] = {
 	[NO_EXEC] = exec_open,
 	[NO_PORT] = open_port,
 	[NO_PROXY] = open_proxy,
+	[NO_EVENTS] = events_open,
 };
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

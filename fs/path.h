@@ -20,9 +20,12 @@ enum pfs_kind {
 	PK_META_DIR,		/* /.podfs */
 	PK_META_STATUS,		/* /.podfs/status */
 	PK_NS,			/* /<ns> */
+	PK_NS_EVENTS,		/* /<ns>/.events */
+	PK_NS_EVENT_LIST,	/* /<ns>/Events */
 	PK_POD,			/* /<ns>/<pod> */
 	PK_POD_JSON,		/* /<ns>/<pod>/Pod.json */
 	PK_POD_STATUS,		/* /<ns>/<pod>/Status */
+	PK_POD_EVENTS,		/* /<ns>/<pod>/Events */
 	PK_PORTS_DIR,		/* /<ns>/<pod>/Ports */
 	PK_PORT,		/* /<ns>/<pod>/Ports/<port> */
 	PK_PROXY_DIR,		/* /<ns>/<pod>/Proxy */
@@ -58,9 +61,10 @@ struct pfs_path {
 	int port;			/* PK_PORT */
 	char exec_id[PFS_LABEL_MAX + 1];
 	int proxy_port;			/* PK_PROXY_PORT, PK_PROXY_FILE */
-	char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE: "a/b/c", no leading '/' */
 	int rooted;			/* -o namespace=: the mount root is the
 					 * namespace ns, not the cluster */
+	/* Last: the inode table keeps only the part up to its NUL. */
+	char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE: "a/b/c", no leading '/' */
 };
 
 /* Root node. */

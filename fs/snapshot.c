@@ -1,9 +1,11 @@
-/* Snapshot files (see snapshot.h).  Pod.json is the body of GET pod exactly
- * as the API server sent it (plus a final newline when it has none);
- * Status and state are rendered from that same object; log and
- * log.previous are GET log with limitBytes so a huge log cannot exhaust
- * memory.  Everything is fetched at open, so a file never changes under a
- * reader and st_size is exact once it has been opened. */
+/* Snapshot files (see snapshot.h).  Pod.json, Status and state are
+ * rendered by podfs from the pod object (GET pod at open); because the
+ * same renderers measure every item a pod list returns (snapshot_measure,
+ * the cache's measurer), their sizes are known before any open and match
+ * what an open reads while the pod is unchanged.  log and log.previous
+ * are GET log with limitBytes so a huge log cannot exhaust memory.
+ * Everything is fetched at open, so a file never changes under a
+ * reader. */
 #include "fs/snapshot.h"
 #include "stream/mux.h"
 
@@ -228,6 +230,47 @@ static void status_containers(struct sbuf *b, const cJSON *pod,
 	}
 }
 
+char *snapshot_pod_json(const cJSON *pod)
+{
+	const char *kind = jstr(pod, "kind"), *api = jstr(pod, "apiVersion");
+	cJSON *o = cJSON_CreateObject();
+	const cJSON *c;
+	char *text = NULL, *out = NULL;
+	int ok;
+
+	/* A list item has no kind and apiVersion; GET pod has them first.
+	 * Both print the same once they are put in front, so the size
+	 * measured from a list is the size an open reads. */
+	ok = o && cJSON_AddStringToObject(o, "kind", kind ? kind : "Pod") &&
+	     cJSON_AddStringToObject(o, "apiVersion", api ? api : "v1");
+	for (c = pod ? pod->child : NULL; ok && c; c = c->next)
+		if (c->string && strcmp(c->string, "kind") && strcmp(c->string, "apiVersion"))
+			/* a reference: o never owns (or frees) the pod's items */
+			ok = cJSON_AddItemReferenceToObject(o, c->string, (cJSON *)c);
+	if (ok)
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text && asprintf(&out, "%s\n", text) < 0)
+		out = NULL;
+	free(text);
+	return out;
+}
+
+void snapshot_measure(const cJSON *pod, struct pod_info *pi)
+{
+	char *text, line[256];
+
+	if ((text = snapshot_pod_json(pod)))
+		pi->json_size = strlen(text);
+	free(text);
+	if ((text = snapshot_pod_status(pod)))
+		pi->status_size = strlen(text);
+	free(text);
+	for (size_t i = 0; i < pi->ncontainers; i++)
+		if (!snapshot_state_line(pod, pi->containers[i].name, line, sizeof(line)))
+			pi->containers[i].state_size = strlen(line);
+}
+
 char *snapshot_pod_status(const cJSON *pod)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
@@ -261,6 +304,133 @@ char *snapshot_pod_status(const cJSON *pod)
 	status_containers(&b, pod, "Init Containers", "initContainers");
 	status_containers(&b, pod, "Containers", "containers");
 	status_containers(&b, pod, "Ephemeral Containers", "ephemeralContainers");
+	return sb_finish(&b);
+}
+
+/* An age as kubectl shows it (apimachinery's duration.HumanDuration). */
+static void human_age(long s, char *buf, size_t len)
+{
+	long m = s / 60, h = m / 60;
+
+	if (s < 0)
+		snprintf(buf, len, "0s");
+	else if (s < 120)
+		snprintf(buf, len, "%lds", s);
+	else if (m < 10 && s % 60)
+		snprintf(buf, len, "%ldm%lds", m, s % 60);
+	else if (m < 180)
+		snprintf(buf, len, "%ldm", m);
+	else if (h < 8 && m % 60)
+		snprintf(buf, len, "%ldh%ldm", h, m % 60);
+	else if (h < 48)
+		snprintf(buf, len, "%ldh", h);
+	else if (h < 24 * 8 && h % 24)
+		snprintf(buf, len, "%ldd%ldh", h / 24, h % 24);
+	else if (h < 24 * 365 * 2)
+		snprintf(buf, len, "%ldd", h / 24);
+	else
+		snprintf(buf, len, "%ldy", h / (24 * 365));
+}
+
+/* When an event last happened: lastTimestamp, else eventTime, else
+ * firstTimestamp (events.k8s.io writers set only eventTime). */
+static time_t event_time(const cJSON *ev)
+{
+	static const char *const fields[] = { "lastTimestamp", "eventTime", "firstTimestamp" };
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *t = jstr(ev, fields[i]);
+		int64_t sec;
+		int32_t ns;
+
+		if (t && !k8s_time_parse(t, &sec, &ns))
+			return (time_t)sec;
+	}
+	return 0;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	time_t x = event_time(*(cJSON *const *)a), y = event_time(*(cJSON *const *)b);
+
+	return x < y ? -1 : x > y;
+}
+
+/* One column of the table: the widest cell decides. */
+static int col_width(cJSON **evs, size_t n, const char *title, const char *(*cell)(const cJSON *))
+{
+	int w = (int)strlen(title);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s = cell(evs[i]);
+		int l = s ? (int)strlen(s) : 0;
+
+		w = l > w ? l : w;
+	}
+	return w;
+}
+
+static const char *ev_type(const cJSON *e) { return jstr(e, "type"); }
+static const char *ev_reason(const cJSON *e) { return jstr(e, "reason"); }
+static const char *ev_message(const cJSON *e) { return jstr(e, "message"); }
+
+static const char *ev_from(const cJSON *e)
+{
+	const char *s = jstr(cJSON_GetObjectItemCaseSensitive(e, "source"), "component");
+
+	return s && s[0] ? s : jstr(e, "reportingComponent");
+}
+
+static const char *ev_object(const cJSON *e)
+{
+	return jstr(cJSON_GetObjectItemCaseSensitive(e, "involvedObject"), "name");
+}
+
+char *snapshot_events(const cJSON *list, int with_object, time_t now)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items"), *it;
+	size_t n = 0, cap = (size_t)cJSON_GetArraySize(items);
+	cJSON **evs = calloc(cap ? cap : 1, sizeof(*evs));
+	struct sbuf b = { 0 };
+	int wt, wr, wf, wo;
+
+	if (!evs)
+		return NULL;
+	cJSON_ArrayForEach(it, items)
+		if (cJSON_IsObject(it) && n < cap)
+			evs[n++] = (cJSON *)it;
+	if (!n) {
+		free(evs);
+		sb_printf(&b, "<none>\n");
+		return sb_finish(&b);
+	}
+	qsort(evs, n, sizeof(*evs), cmp_event);
+	wt = col_width(evs, n, "Type", ev_type);
+	wr = col_width(evs, n, "Reason", ev_reason);
+	wf = col_width(evs, n, "From", ev_from);
+	wo = with_object ? col_width(evs, n, "Object", ev_object) : 0;
+	if (with_object)
+		sb_printf(&b, "%-*s  %-*s  %-*s  %-6s  %-*s  Message\n%-*s  %-*s  %-*s  %-6s  %-*s  -------\n",
+			  wt, "Type", wr, "Reason", wo, "Object", "Age", wf, "From",
+			  wt, "----", wr, "------", wo, "------", "---", wf, "----");
+	else
+		sb_printf(&b, "%-*s  %-*s  %-6s  %-*s  Message\n%-*s  %-*s  %-6s  %-*s  -------\n",
+			  wt, "Type", wr, "Reason", "Age", wf, "From",
+			  wt, "----", wr, "------", "----", wf, "----");
+	for (size_t i = 0; i < n; i++) {
+		const char *t = ev_type(evs[i]), *r = ev_reason(evs[i]), *f = ev_from(evs[i]);
+		const char *o = ev_object(evs[i]), *m = ev_message(evs[i]);
+		char age[24], msg[1024];
+
+		human_age((long)(now - event_time(evs[i])), age, sizeof(age));
+		/* a message is the cluster's text: one clean line */
+		k8s_text(msg, sizeof(msg), m ? m : "", m ? strlen(m) : 0, K8S_TEXT_LINE);
+		sb_printf(&b, "%-*s  %-*s  ", wt, t ? t : "", wr, r ? r : "");
+		if (with_object)
+			sb_printf(&b, "%-*s  ", wo, o ? o : "");
+		sb_printf(&b, "%-6s  %-*s  %s\n", age, wf, f ? f : "", msg);
+	}
+	free(evs);
 	return sb_finish(&b);
 }
 
@@ -326,6 +496,13 @@ char *snapshot_mount_status(struct podfs *fs)
 		sb_printf(&b, "namespaces: %s\n", fs->ns_note);
 	sb_printf(&b, "timeout: %.3gs\n", fs->timeout_ms / 1000.0);
 	sb_printf(&b, "cache: %.3gs\n", fs->cache_ms / 1000.0);
+	if (fs->watcher) {
+		char w[1024];
+
+		cache_watch_states(fs->cache, w, sizeof(w));
+		sb_printf(&b, "watches: %s\n", w[0] ? w : "none");
+	} else
+		sb_printf(&b, "watches: off\n");
 	sb_printf(&b, "buffer: %zu bytes\n", fs->buffer_size);
 	sb_printf(&b, "open sessions: %d (stream threads: %d)\n", sessions, threads);
 	sb_printf(&b, "mounted: %s\n", mounted);
@@ -387,6 +564,36 @@ static int get_pod(struct podfs *fs, const struct pfs_path *p,
 	return 0;
 }
 
+/* GET the events of p's namespace, or (Events of a pod) of that pod. */
+static int fetch_events(struct podfs *fs, const struct pfs_path *p, char **data,
+			size_t *len)
+{
+	struct rest_resp resp;
+	char path[512];
+	cJSON *doc;
+	int pod = p->kind == PK_POD_EVENTS, rc;
+
+	/* names are DNS labels and subdomains: nothing to escape */
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events%s%s", p->ns,
+		 pod ? "?fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3D" : "",
+		 pod ? p->pod : "");
+	if ((rc = get(fs, path, &resp, 0)))
+		return rc;
+	doc = cJSON_ParseWithLength(resp.body, resp.len);
+	rest_resp_free(&resp);
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(doc);
+		podfs_note(fs, -EIO, "GET events: the reply is not JSON");
+		return -EIO;
+	}
+	*data = snapshot_events(doc, !pod, time(NULL));
+	cJSON_Delete(doc);
+	if (!*data)
+		return -ENOMEM;
+	*len = strlen(*data);
+	return 0;
+}
+
 static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		 size_t *len)
 {
@@ -402,32 +609,14 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		*len = strlen(*data);
 		return 0;
 	case PK_POD_JSON:
-		if ((rc = get_pod(fs, p, &resp, NULL)))
-			return rc;
-		*len = resp.len;
-		if (resp.len && resp.body[resp.len - 1] != '\n') {
-			char *nb = realloc(resp.body, resp.len + 2);
-
-			if (!nb) {
-				rest_resp_free(&resp);
-				return -ENOMEM;
-			}
-			nb[resp.len] = '\n';
-			nb[resp.len + 1] = 0;
-			resp.body = nb;
-			(*len)++;
-		}
-		*data = resp.body;
-		resp.body = NULL;
-		rest_resp_free(&resp);
-		return 0;
 	case PK_POD_STATUS:
 	case PK_STATE:
 		if ((rc = get_pod(fs, p, &resp, &doc)))
 			return rc;
 		rest_resp_free(&resp);
-		if (p->kind == PK_POD_STATUS) {
-			*data = snapshot_pod_status(doc);
+		if (p->kind != PK_STATE) {
+			*data = p->kind == PK_POD_JSON ? snapshot_pod_json(doc)
+						       : snapshot_pod_status(doc);
 			rc = *data ? 0 : -ENOMEM;
 		} else if ((rc = snapshot_state_line(doc, p->container, line,
 						     sizeof(line))) == 0)
@@ -436,6 +625,9 @@ static int fetch(struct podfs *fs, const struct pfs_path *p, char **data,
 		if (!rc)
 			*len = strlen(*data);
 		return rc;
+	case PK_POD_EVENTS:
+	case PK_NS_EVENT_LIST:
+		return fetch_events(fs, p, data, len);
 	case PK_LOG:
 	case PK_LOG_PREVIOUS: {
 		char *c = url_escape(p->container);
@@ -650,6 +842,21 @@ static off_t live_size(struct podfs *fs, fuse_ino_t ino)
 	pthread_mutex_unlock(&lb->lock);
 	logbuf_put(lb);
 	return size;
+}
+
+off_t snapshot_listed_size(const struct pfs_path *p, const struct pod_info *pi)
+{
+	const struct pod_container *c;
+
+	if (!pi)
+		return -1;
+	if (p->kind == PK_POD_JSON)
+		return (off_t)pi->json_size;
+	if (p->kind == PK_POD_STATUS)
+		return (off_t)pi->status_size;
+	if (p->kind == PK_STATE && (c = pod_container_find(pi, p->container)))
+		return (off_t)c->state_size;
+	return -1;
 }
 
 off_t snapshot_size(fuse_ino_t ino, const struct pfs_path *p)

@@ -1,5 +1,8 @@
 /* Inode table for podfs (see tree.h).  Two chained hash tables index the
- * same nodes, one by canonical path string and one by inode number.
+ * same nodes, one by canonical path string and one by inode number.  A
+ * node keeps its path only up to the end of proxy_path (the last field),
+ * so a pod's node costs a few hundred bytes, not the 1.5 KiB of a whole
+ * struct pfs_path (docs/tree.md measures it).
  * Inode numbers are never reused, so a stale kernel reference can never
  * reach a different node.  One mutex guards everything; every operation is
  * a hash probe, so contention stays small. */
@@ -7,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +24,25 @@ struct node {
 	uint64_t nlookup;		/* (lock) */
 	off_t size;			/* (lock) */
 	char *key;			/* fixed: pfs_format of path */
-	struct pfs_path path;		/* fixed */
 	struct node *next_key, *next_ino;	/* (lock) */
+	struct pfs_path path;		/* fixed; last: allocated up to
+					 * path.proxy_path's NUL (path_size) */
 };
+
+/* The bytes of p up to the end of its proxy path. */
+static size_t path_size(const struct pfs_path *p)
+{
+	return offsetof(struct pfs_path, proxy_path) +
+	       strnlen(p->proxy_path, sizeof(p->proxy_path) - 1) + 1;
+}
+
+static void path_copy(struct pfs_path *out, const struct pfs_path *p)
+{
+	size_t n = path_size(p);
+
+	memcpy(out, p, n);
+	memset((char *)out + n, 0, sizeof(*out) - n);
+}
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct node *by_key[NBUCKETS], *by_ino[NBUCKETS];	/* (lock) */
@@ -107,13 +127,14 @@ fuse_ino_t tree_ref(const struct pfs_path *p, uint64_t nref)
 	pthread_mutex_lock(&lock);
 	n = find_key(key, h);
 	if (!n) {
-		n = calloc(1, sizeof(*n));
+		n = calloc(1, offsetof(struct node, path) + path_size(p));
 		if (!n || !(n->key = strdup(key))) {
 			free(n);
 			pthread_mutex_unlock(&lock);
 			return 0;
 		}
-		n->path = *p;
+		memcpy(&n->path, p, path_size(p));
+		n->path.proxy_path[path_size(p) - offsetof(struct pfs_path, proxy_path) - 1] = 0;
 		n->ino = next_ino++;
 		n->next_key = by_key[h];
 		by_key[h] = n;
@@ -151,7 +172,7 @@ int tree_get(fuse_ino_t ino, struct pfs_path *out)
 
 	pthread_mutex_lock(&lock);
 	if ((n = find_ino(ino))) {
-		*out = n->path;
+		path_copy(out, &n->path);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);

@@ -7,6 +7,7 @@
  * lists are immutable and reference-counted, so readers use them without
  * the lock and eviction never frees a list under a reader. */
 #include "stream/cache.h"
+#include "stream/cache_i.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,8 +18,8 @@
 
 #include "stream/log.h"
 #include "stream/rest.h"
+#include "stream/watch.h"
 
-#define CACHE_SLOTS	256
 #define LIST_LIMIT	500
 #define MAX_RESTARTS	3
 #define MAX_ITEMS	1000000	/* bound memory on a hostile server */
@@ -27,42 +28,33 @@
  * would wait out the full timeout against a dead server. */
 #define ERR_HOLD_MS	1000
 
-struct slot {
-	int used;
-	char key[80];		/* "" = namespaces, else a namespace name */
-	void *data;		/* struct name_list * or struct pod_list * */
-	long long fetched;	/* mono_ms of the data */
-	long long last_use;
-	int fetching;
-	unsigned gen;		/* bumped when a fetch finishes */
-	int err;		/* result of the last finished fetch */
-	long long err_at;	/* mono_ms of that failure */
-	char msg[512];
-};
 
-struct cache {
-	struct rest *rest;
-	long ttl_ms, timeout_ms;
-	char *fallback_ns;
-	/* Guards slots; never held across a REST call or the observer (a
-	 * fetch drops it and waiters sleep on `done`), so it is a leaf. */
-	pthread_mutex_t lock;
-	pthread_cond_t done;
-	struct slot slots[CACHE_SLOTS];	/* (lock) */
-	void (*observer)(void *ud, int err, const char *msg);
-	void *observer_ud;
-};
 
 /* ---- lists ---- */
 
 void pod_info_clear(struct pod_info *p)
 {
 	free(p->name);
+	free(p->rv);
 	for (size_t i = 0; i < p->ncontainers; i++)
-		free(p->containers[i]);
+		free(p->containers[i].name);
 	free(p->containers);
 	free(p->ports);
 	memset(p, 0, sizeof(*p));
+}
+
+void cache_pod_put(struct pod_info *p)
+{
+	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	pod_info_clear(p);
+	free(p);
+}
+
+struct pod_info *cache_pod_get(struct pod_info *p)
+{
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	return p;
 }
 
 void pod_list_put(struct pod_list *l)
@@ -70,7 +62,7 @@ void pod_list_put(struct pod_list *l)
 	if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (size_t i = 0; i < l->n; i++)
-		pod_info_clear(&l->pods[i]);
+		cache_pod_put(l->pods[i]);
 	free(l->pods);
 	free(l);
 }
@@ -82,13 +74,14 @@ void name_list_put(struct name_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->names[i]);
 	free(l->names);
+	free(l->created);
 	free(l);
 }
 
 static int cmp_pod(const void *a, const void *b)
 {
-	return strcmp(((const struct pod_info *)a)->name,
-		      ((const struct pod_info *)b)->name);
+	return strcmp((*(struct pod_info *const *)a)->name,
+		      (*(struct pod_info *const *)b)->name);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -101,28 +94,78 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/* Where name is, or would be inserted, in the sorted pods[0..n). */
+size_t cache_pod_index(struct pod_info *const *pods, size_t n, const char *name, int *found)
+{
+	size_t lo = 0, hi = n;
+
+	*found = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(pods[mid]->name, name);
+
+		if (!c) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 const struct pod_info *pod_list_find(const struct pod_list *l, const char *name)
 {
-	struct pod_info key = { .name = (char *)name };
+	size_t i;
+	int found;
 
 	if (!l || !l->n)
 		return NULL;
-	return bsearch(&key, l->pods, l->n, sizeof(key), cmp_pod);
+	i = cache_pod_index(l->pods, l->n, name, &found);
+	return found ? l->pods[i] : NULL;
+}
+
+long name_list_find(const struct name_list *l, const char *name)
+{
+	char **hit;
+
+	if (!l || !l->n)
+		return -1;
+	hit = bsearch(&name, l->names, l->n, sizeof(char *), cmp_str);
+	return hit ? hit - l->names : -1;
 }
 
 int name_list_has(const struct name_list *l, const char *name)
 {
-	if (!l || !l->n)
-		return 0;
-	return bsearch(&name, l->names, l->n, sizeof(char *), cmp_str) != NULL;
+	return name_list_find(l, name) >= 0;
+}
+
+const struct pod_container *pod_container_find(const struct pod_info *p,
+					       const char *name)
+{
+	for (size_t i = 0; i < p->ncontainers; i++)
+		if (!strcmp(p->containers[i].name, name))
+			return &p->containers[i];
+	return NULL;
 }
 
 int pod_has_container(const struct pod_info *p, const char *name)
 {
-	for (size_t i = 0; i < p->ncontainers; i++)
-		if (!strcmp(p->containers[i], name))
-			return 1;
-	return 0;
+	return pod_container_find(p, name) != NULL;
+}
+
+/* An RFC 3339 time of the API as seconds, 0 when absent or bad. */
+time_t cache_json_time(const cJSON *o, const char *field)
+{
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, field);
+	int64_t sec;
+	int32_t ns;
+
+	if (!cJSON_IsString(ts) || k8s_time_parse(ts->valuestring, &sec, &ns))
+		return 0;
+	return (time_t)sec;
 }
 
 int pod_has_port(const struct pod_info *p, int port)
@@ -166,16 +209,17 @@ static int add_containers(const cJSON *arr, struct pod_info *out)
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
 		const cJSON *ports = cJSON_GetObjectItemCaseSensitive(c, "ports");
 		const cJSON *pt;
-		char **nc;
+		struct pod_container *nc;
 
 		if (!cJSON_IsString(name) || !name_ok("container", name->valuestring))
 			continue;
 		nc = realloc(out->containers,
-			     (out->ncontainers + 1) * sizeof(char *));
+			     (out->ncontainers + 1) * sizeof(*nc));
 		if (!nc)
 			return -ENOMEM;
 		out->containers = nc;
-		if (!(nc[out->ncontainers] = strdup(name->valuestring)))
+		memset(&nc[out->ncontainers], 0, sizeof(*nc));
+		if (!(nc[out->ncontainers].name = strdup(name->valuestring)))
 			return -ENOMEM;
 		out->ncontainers++;
 		cJSON_ArrayForEach(pt, ports) {
@@ -195,31 +239,63 @@ static int add_containers(const cJSON *arr, struct pod_info *out)
 	return 0;
 }
 
+/* Each container's start time from the pod's status lists. */
+static void add_started(const cJSON *status, struct pod_info *out)
+{
+	static const char *const lists[] = {
+		"containerStatuses", "initContainerStatuses",
+		"ephemeralContainerStatuses"
+	};
+
+	for (size_t i = 0; i < 3; i++) {
+		const cJSON *cs;
+
+		cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, lists[i])) {
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(cs, "name");
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(cs, "state");
+			const cJSON *run = cJSON_GetObjectItemCaseSensitive(st, "running");
+			struct pod_container *c;
+
+			if (!cJSON_IsString(name) ||
+			    !(c = (struct pod_container *)pod_container_find(out, name->valuestring)))
+				continue;
+			c->started = cache_json_time(run ? run : cJSON_GetObjectItemCaseSensitive(st, "terminated"),
+					       "startedAt");
+		}
+	}
+}
+
 int pod_info_from_json(const cJSON *pod, struct pod_info *out)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
-	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(meta, "creationTimestamp");
 	size_t j = 0;
+
+	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+	const cJSON *phase = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(pod, "status"), "phase");
 
 	memset(out, 0, sizeof(*out));
 	if (!cJSON_IsString(name) || !name_ok("pod", name->valuestring))
 		return -EINVAL;
-	if (!(out->name = strdup(name->valuestring)))
+	if (!(out->name = strdup(name->valuestring)) ||
+	    !(out->rv = strdup(cJSON_IsString(rv) ? rv->valuestring : ""))) {
+		pod_info_clear(out);
 		return -ENOMEM;
-	if (cJSON_IsString(ts)) {
-		int64_t sec;
-		int32_t ns;
-
-		out->created = k8s_time_parse(ts->valuestring, &sec, &ns) ? 0 : (time_t)sec;
 	}
+	out->refs = 1;
+	if (cJSON_IsString(phase))
+		k8s_text(out->phase, sizeof(out->phase), phase->valuestring,
+			 strlen(phase->valuestring), K8S_TEXT_LINE);
+	out->created = cache_json_time(meta, "creationTimestamp");
 	if (add_containers(cJSON_GetObjectItemCaseSensitive(spec, "containers"), out) ||
 	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "initContainers"), out) ||
 	    add_containers(cJSON_GetObjectItemCaseSensitive(spec, "ephemeralContainers"), out)) {
 		pod_info_clear(out);
 		return -ENOMEM;
 	}
+	add_started(cJSON_GetObjectItemCaseSensitive(pod, "status"), out);
 	if (out->nports) {
 		qsort(out->ports, out->nports, sizeof(int), cmp_int);
 		for (size_t i = 0; i < out->nports; i++)
@@ -232,26 +308,37 @@ int pod_info_from_json(const cJSON *pod, struct pod_info *out)
 
 /* ---- paginated list ---- */
 
-struct collector {
-	int pods;		/* 1: pod_info items, 0: names */
-	size_t n, cap;
-	struct pod_info *pi;
-	char **names;
-};
 
-static void collector_reset(struct collector *col)
+
+void cache_collector_reset(struct collector *col)
 {
 	for (size_t i = 0; i < col->n; i++) {
 		if (col->pods)
-			pod_info_clear(&col->pi[i]);
+			cache_pod_put(col->pi[i]);
 		else
-			free(col->names[i]);
+			free(col->ns[i].name);
 	}
 	free(col->pi);
-	free(col->names);
+	free(col->ns);
 	col->pi = NULL;
-	col->names = NULL;
+	col->ns = NULL;
 	col->n = col->cap = 0;
+	col->rv[0] = 0;
+}
+
+/* A pod item as the cache holds it (measured), or NULL to skip it. */
+struct pod_info *cache_pod_new(const cJSON *item,
+				void (*measurer)(const cJSON *, struct pod_info *))
+{
+	struct pod_info *pi = calloc(1, sizeof(*pi));
+
+	if (!pi || pod_info_from_json(item, pi)) {
+		free(pi);
+		return NULL;
+	}
+	if (measurer)
+		measurer(item, pi);
+	return pi;
 }
 
 static int collector_add(struct collector *col, const cJSON *item)
@@ -261,17 +348,17 @@ static int collector_add(struct collector *col, const cJSON *item)
 	if (col->n == col->cap) {
 		size_t nc = col->cap ? col->cap * 2 : 64;
 		void *p = col->pods ? realloc(col->pi, nc * sizeof(*col->pi))
-				    : realloc(col->names, nc * sizeof(char *));
+				    : realloc(col->ns, nc * sizeof(*col->ns));
 		if (!p)
 			return -ENOMEM;
 		if (col->pods)
 			col->pi = p;
 		else
-			col->names = p;
+			col->ns = p;
 		col->cap = nc;
 	}
 	if (col->pods) {
-		if (pod_info_from_json(item, &col->pi[col->n]))
+		if (!(col->pi[col->n] = cache_pod_new(item, col->measurer)))
 			return 0;	/* skip an item without a name */
 	} else {
 		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
@@ -279,8 +366,9 @@ static int collector_add(struct collector *col, const cJSON *item)
 
 		if (!cJSON_IsString(name) || !name_ok("namespace", name->valuestring))
 			return 0;
-		if (!(col->names[col->n] = strdup(name->valuestring)))
+		if (!(col->ns[col->n].name = strdup(name->valuestring)))
 			return -ENOMEM;
+		col->ns[col->n].created = cache_json_time(meta, "creationTimestamp");
 	}
 	col->n++;
 	return 0;
@@ -357,6 +445,9 @@ static int parse_page(struct collector *col, const char *p, size_t n, char **con
 		}
 	}
 	meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+	ct = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+	if (!col->rv[0] && cJSON_IsString(ct) && strlen(ct->valuestring) < sizeof(col->rv))
+		snprintf(col->rv, sizeof(col->rv), "%s", ct->valuestring);
 	ct = cJSON_GetObjectItemCaseSensitive(meta, "continue");
 	if (rc == 0 && cJSON_IsString(ct) && ct->valuestring[0] &&
 	    !(*cont = strdup(ct->valuestring)))
@@ -372,7 +463,7 @@ int cache_parse_page(const char *p, size_t n, int pods, size_t *count,
 	int rc = parse_page(&col, p, n, cont);
 
 	*count = col.n;
-	collector_reset(&col);
+	cache_collector_reset(&col);
 	return rc;
 }
 
@@ -433,7 +524,7 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 			free(cont);
 			cont = NULL;
 			restarts++;
-			collector_reset(col);
+			cache_collector_reset(col);
 			continue;
 		}
 		if (resp.code != 200) {
@@ -472,7 +563,41 @@ static int list_all(struct cache *c, const char *base, struct collector *col,
 	return rc;
 }
 
-static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msglen)
+static int cmp_ns(const void *a, const void *b)
+{
+	return strcmp(((const struct ns_ent *)a)->name, ((const struct ns_ent *)b)->name);
+}
+
+/* The collected namespaces as a published list (sorted); col is emptied. */
+struct name_list *cache_names_from(struct collector *col, int fallback)
+{
+	struct name_list *l = calloc(1, sizeof(*l));
+
+	if (!l || (col->n && (!(l->names = calloc(col->n, sizeof(char *))) ||
+			      !(l->created = calloc(col->n, sizeof(time_t)))))) {
+		if (l) {
+			free(l->names);
+			free(l);
+		}
+		cache_collector_reset(col);
+		return NULL;
+	}
+	if (col->n)
+		qsort(col->ns, col->n, sizeof(*col->ns), cmp_ns);
+	for (size_t i = 0; i < col->n; i++) {
+		l->names[i] = col->ns[i].name;
+		l->created[i] = col->ns[i].created;
+	}
+	l->refs = 1;
+	l->fallback = fallback;
+	l->n = col->n;
+	free(col->ns);
+	col->ns = NULL;
+	col->n = col->cap = 0;
+	return l;
+}
+
+static int fetch_namespaces(struct cache *c, void **out, char *rv, char *msg, size_t msglen)
 {
 	struct collector col = { .pods = 0 };
 	struct name_list *l;
@@ -487,37 +612,31 @@ static int fetch_namespaces(struct cache *c, void **out, char *msg, size_t msgle
 		 * one their context names, as kubectl would use it. */
 		pdebug("listing namespaces forbidden (%s); showing %s only",
 		       msg, c->fallback_ns);
-		collector_reset(&col);
-		col.names = malloc(sizeof(char *));
-		if (!col.names || !(col.names[0] = strdup(c->fallback_ns))) {
-			collector_reset(&col);
+		cache_collector_reset(&col);
+		col.ns = calloc(1, sizeof(*col.ns));
+		if (!col.ns || !(col.ns[0].name = strdup(c->fallback_ns))) {
+			cache_collector_reset(&col);
 			return -ENOMEM;
 		}
 		col.n = col.cap = 1;
 		rc = 1;
 	}
 	if (rc < 0) {
-		collector_reset(&col);
+		cache_collector_reset(&col);
 		return rc;
 	}
-	if (!(l = calloc(1, sizeof(*l)))) {
-		collector_reset(&col);
+	/* the fallback is no list: there is nothing to watch */
+	snprintf(rv, RV_MAX, "%s", rc == 1 ? "" : col.rv);
+	if (!(l = cache_names_from(&col, rc == 1)))
 		return -ENOMEM;
-	}
-	l->refs = 1;
-	l->fallback = rc == 1;
-	l->n = col.n;
-	l->names = col.names;
-	if (l->n)	/* an empty list has no array: qsort(NULL, 0) is undefined */
-		qsort(l->names, l->n, sizeof(char *), cmp_str);
 	*out = l;
 	return 0;
 }
 
-static int fetch_pods(struct cache *c, const char *ns, void **out, char *msg,
-		      size_t msglen)
+static int fetch_pods(struct cache *c, const char *ns, void **out, char *rv,
+		      char *msg, size_t msglen)
 {
-	struct collector col = { .pods = 1 };
+	struct collector col = { .pods = 1, .measurer = c->measurer };
 	struct pod_list *l;
 	char base[256];
 	int rc;
@@ -526,25 +645,35 @@ static int fetch_pods(struct cache *c, const char *ns, void **out, char *msg,
 		return -ENAMETOOLONG;
 	rc = list_all(c, base, &col, msg, msglen);
 	if (rc < 0) {
-		collector_reset(&col);
+		cache_collector_reset(&col);
 		return rc;
 	}
 	if (!(l = calloc(1, sizeof(*l)))) {
-		collector_reset(&col);
+		cache_collector_reset(&col);
 		return -ENOMEM;
 	}
 	l->refs = 1;
 	l->n = col.n;
 	l->pods = col.pi;
-	if (l->n)	/* an empty namespace (kube-node-lease) has no array */
+	if (l->n)
 		qsort(l->pods, l->n, sizeof(*l->pods), cmp_pod);
+	snprintf(rv, RV_MAX, "%s", col.rv);
 	*out = l;
 	return 0;
 }
 
+/* The listing of key ("" = namespaces) and its resourceVersion (rv,
+ * RV_MAX bytes; "" when it cannot be watched). */
+int cache_fetch(struct cache *c, const char *key, void **out, char *rv,
+		 char *msg, size_t msglen)
+{
+	return key[0] ? fetch_pods(c, key, out, rv, msg, msglen)
+		      : fetch_namespaces(c, out, rv, msg, msglen);
+}
+
 /* ---- slots ---- */
 
-static void slot_drop(struct slot *s)
+void cache_slot_drop(struct slot *s)
 {
 	if (!s->data)
 		return;
@@ -578,8 +707,10 @@ void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		slot_drop(&c->slots[i]);
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		cache_slot_unwatch(&c->slots[i]);
+		cache_slot_drop(&c->slots[i]);
+	}
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->done);
 	free(c->fallback_ns);
@@ -591,6 +722,12 @@ void cache_set_observer(struct cache *c,
 {
 	c->observer = fn;
 	c->observer_ud = ud;
+}
+
+void cache_set_measurer(struct cache *c,
+			void (*fn)(const cJSON *pod, struct pod_info *pi))
+{
+	c->measurer = fn;
 }
 
 /* Caller holds the lock.  Finds the slot for key or recycles the least
@@ -607,11 +744,12 @@ static struct slot *slot_get(struct cache *c, const char *key)
 		if (!s->used) {
 			if (!free_s)
 				free_s = s;
-		} else if (!s->fetching && (!lru || s->last_use < lru->last_use))
+		} else if (!s->fetching && !s->pins && (!lru || s->last_use < lru->last_use))
 			lru = s;
 	}
 	if (!free_s && lru) {
-		slot_drop(lru);
+		cache_slot_unwatch(lru);
+		cache_slot_drop(lru);
 		free_s = lru;
 	}
 	if (!free_s)
@@ -637,6 +775,7 @@ static int cache_get(struct cache *c, const char *key, void **out, char *msg,
 	long long now = mono_ms(), deadline = now + c->timeout_ms;
 	struct slot *s;
 	void *data = NULL;
+	char rv[RV_MAX] = "";
 	int rc;
 
 	msg[0] = 0;
@@ -648,7 +787,8 @@ static int cache_get(struct cache *c, const char *key, void **out, char *msg,
 		return -EAGAIN;
 	}
 	s->last_use = now;
-	if (s->data && c->ttl_ms > 0 && now - s->fetched < c->ttl_ms) {
+	if (s->data && ((s->nw && s->wst == WATCH_LIVE) ||
+			(c->ttl_ms > 0 && now - s->fetched < c->ttl_ms))) {
 		take_ref(s, out);
 		pthread_mutex_unlock(&c->lock);
 		return 0;
@@ -695,10 +835,7 @@ static int cache_get(struct cache *c, const char *key, void **out, char *msg,
 	s->fetching = 1;
 	pthread_mutex_unlock(&c->lock);
 
-	if (key[0])
-		rc = fetch_pods(c, key, &data, msg, msglen);
-	else
-		rc = fetch_namespaces(c, &data, msg, msglen);
+	rc = cache_fetch(c, key, &data, rv, msg, msglen);
 	if (c->observer)
 		c->observer(c->observer_ud, rc, msg);
 
@@ -709,14 +846,16 @@ static int cache_get(struct cache *c, const char *key, void **out, char *msg,
 	s->err_at = mono_ms();
 	snprintf(s->msg, sizeof(s->msg), "%s", msg);
 	if (rc == 0) {
-		slot_drop(s);
+		cache_slot_drop(s);
 		s->data = data;
 		s->fetched = mono_ms();
 		take_ref(s, out);
+		if (c->watcher && !s->nw && rv[0])
+			cache_slot_watch(c, s, rv);
 	} else {
 		/* A failure leaves no stale list behind: the next caller asks
 		 * again, and nobody is shown pods that may be gone. */
-		slot_drop(s);
+		cache_slot_drop(s);
 	}
 	pthread_cond_broadcast(&c->done);
 	pthread_mutex_unlock(&c->lock);
@@ -755,8 +894,10 @@ void cache_invalidate(struct cache *c, const char *ns)
 	for (int i = 0; i < CACHE_SLOTS; i++) {
 		struct slot *s = &c->slots[i];
 
-		if (s->used && !s->fetching && (!ns || !strcmp(s->key, ns)))
-			slot_drop(s);
+		if (s->used && !s->fetching && (!ns || !strcmp(s->key, ns))) {
+			cache_slot_unwatch(s);
+			cache_slot_drop(s);
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 }

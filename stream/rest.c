@@ -430,6 +430,47 @@ static int do_call(struct rest *r, const char *method, const char *path, long ti
 	return rc;
 }
 
+void rest_xfer_free(struct rest_xfer *x)
+{
+	if (x->h)
+		curl_easy_cleanup(x->h);
+	curl_slist_free_all(x->hdrs);
+	memset(x, 0, sizeof(*x));
+}
+
+int rest_xfer_make(struct rest *r, const char *path, struct rest_xfer *x,
+		   char *err, size_t errlen)
+{
+	char *url = NULL;
+	int rc;
+
+	memset(x, 0, sizeof(*x));
+	if (asprintf(&url, "%s%s", auth_base_url(r->a), path) < 0 || !(x->h = curl_easy_init())) {
+		free(url);
+		msg_set(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((rc = auth_apply_gen(r->a, x->h, &x->hdrs, &x->gen)) < 0) {
+		if (rc != -ENOMEM && rc != -EINVAL)
+			auth_error(r->a, err, errlen);	/* the exec plugin's reason */
+		else
+			msg_set(err, errlen, "cannot set up TLS and credentials");
+		free(url);
+		rest_xfer_free(x);
+		return rc;
+	}
+	curl_easy_setopt(x->h, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+	curl_easy_setopt(x->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->h, CURLOPT_USERAGENT, "podfs/0.1");
+	curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(x->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
+	return 0;
+}
+
 int rest_call(struct rest *r, const char *method, const char *path, struct rest_resp *resp)
 {
 	return do_call(r, method ? method : "GET", path, r->timeout_ms, NULL, NULL, resp);

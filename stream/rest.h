@@ -45,6 +45,20 @@ int rest_get_stream(struct rest *r, const char *path, long timeout_ms,
 		    int (*cb)(void *ud, const char *p, size_t n), void *ud,
 		    struct rest_resp *resp);
 
+/* A long GET run by a curlloop (log.follow, pod proxy, watches): an easy
+ * handle with the URL, credentials, TLS and timeouts REST calls have, and
+ * what it needs to live.  The caller sets the header and write callbacks.
+ * Blocking (a credential plugin may run): never on a loop thread. */
+struct rest_xfer {
+	CURL *h;
+	struct curl_slist *hdrs;
+	unsigned gen;			/* the credential generation it carries */
+	char errbuf[CURL_ERROR_SIZE];
+};
+int rest_xfer_make(struct rest *r, const char *path, struct rest_xfer *x,
+		   char *err, size_t errlen);
+void rest_xfer_free(struct rest_xfer *x);
+
 /* curl transport result to -errno (0 for CURLE_OK); docs/kubeconfig.md
  * lists the mapping. */
 int curl_code_errno(CURLcode c);

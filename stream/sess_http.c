@@ -37,19 +37,12 @@
 
 #define ERRBODY_MAX	(16 * 1024)
 
-/* One transfer: an easy handle and what it needs to live. */
-struct xfer {
-	CURL *h;
-	struct curl_slist *hdrs;
-	unsigned gen;			/* the credential generation it carries */
-	char errbuf[CURL_ERROR_SIZE];
-};
 
 enum job_kind { JOB_RESUME, JOB_REAUTH };
 
 struct http_state {
 	char *path;			/* (const) proxy: the request path */
-	struct xfer x;			/* (loop) the running transfer */
+	struct rest_xfer x;			/* (loop) the running transfer */
 	int added;			/* (loop) x is in the multi */
 	int paused;			/* (loop) the write callback paused x */
 	size_t want;			/* (loop) the slice it could not take */
@@ -67,7 +60,7 @@ struct http_state {
 	struct worker_job job;
 	enum job_kind job_kind;
 	char since[64];
-	struct xfer next;
+	struct rest_xfer next;
 	int next_err;
 	char why[512];
 };
@@ -79,13 +72,6 @@ static struct http_state *H(struct session *s)
 
 /* ---- transfers ---- */
 
-static void xfer_free(struct xfer *x)
-{
-	if (x->h)
-		curl_easy_cleanup(x->h);
-	curl_slist_free_all(x->hdrs);
-	memset(x, 0, sizeof(*x));
-}
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud);
 static size_t on_body(char *p, size_t size, size_t n, void *ud);
@@ -111,37 +97,18 @@ static int request_path(struct session *s, char *out, size_t cap)
 
 /* A handle for the session's GET, credentials and TLS as REST calls have
  * them.  Blocking (a credential plugin may run): never on the loop. */
-static int xfer_make(struct session *s, struct xfer *x, char *err, size_t errlen)
+static int xfer_make(struct session *s, struct rest_xfer *x, char *err, size_t errlen)
 {
-	struct auth *a = rest_auth(s->rest);
-	char path[4096], *url = NULL;
+	char path[4096];
 	int rc;
 
 	memset(x, 0, sizeof(*x));
-	if ((rc = request_path(s, path, sizeof(path))) < 0 ||
-	    asprintf(&url, "%s%s", auth_base_url(a), path) < 0 || !(x->h = curl_easy_init())) {
-		free(url);
-		msg_set(err, errlen, "%s", rc ? strerror(-rc) : "out of memory");
-		return rc ? rc : -ENOMEM;
-	}
-	if ((rc = auth_apply_gen(a, x->h, &x->hdrs, &x->gen)) < 0) {
-		if (rc != -ENOMEM && rc != -EINVAL)
-			auth_error(a, err, errlen);	/* the exec plugin's reason */
-		else
-			msg_set(err, errlen, "cannot set up TLS and credentials");
-		free(url);
-		xfer_free(x);
+	if ((rc = request_path(s, path, sizeof(path))) < 0) {
+		msg_set(err, errlen, "%s", strerror(-rc));
 		return rc;
 	}
-	curl_easy_setopt(x->h, CURLOPT_URL, url);
-	free(url);
-	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
-	curl_easy_setopt(x->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->h, CURLOPT_USERAGENT, "podfs/0.1");
-	curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(x->h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS, rest_timeout_ms(s->rest));
+	if ((rc = rest_xfer_make(s->rest, path, x, err, errlen)) < 0)
+		return rc;
 	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, s);
 	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body);
@@ -176,7 +143,7 @@ static void xfer_stop(struct session *s)
 	if (h->added)
 		curlloop_remove(mux_curl(s->mux), h->x.h);
 	h->added = 0;
-	xfer_free(&h->x);
+	rest_xfer_free(&h->x);
 }
 
 /* ---- libcurl callbacks (loop thread, inside curl) ---- */
@@ -279,7 +246,7 @@ static void job_done(struct loop_job *j)
 
 	s->busy = 0;
 	if (sess_finished(s)) {			/* hung up meanwhile */
-		xfer_free(&h->next);
+		rest_xfer_free(&h->next);
 	} else if (h->next_err < 0) {
 		if (h->job_kind == JOB_RESUME)
 			sess_finish(s, SESS_EXITED, 0, "%s", h->why);
@@ -350,12 +317,12 @@ static void on_done(void *ud, CURLcode rc)
 	if (rc == CURLE_OK && h->code == 401 && !h->reauthed) {
 		h->reauthed = 1;
 		h->gen401 = h->x.gen;
-		xfer_free(&h->x);
+		rest_xfer_free(&h->x);
 		submit(s, JOB_REAUTH);
 	} else if (rc == CURLE_OK && (h->code < 200 || h->code >= 300)) {
 		failed_reply(s);
 	} else if (rc == CURLE_OK && s->kind == SESS_LOG) {
-		xfer_free(&h->x);
+		rest_xfer_free(&h->x);
 		if (h->lf.last_s)
 			logfilt_since(&h->lf, h->since, sizeof(h->since));
 		submit(s, JOB_RESUME);
@@ -433,8 +400,8 @@ static void http_free(struct session *s)
 
 	if (!h)
 		return;
-	xfer_free(&h->x);	/* a start that never reached the loop */
-	xfer_free(&h->next);
+	rest_xfer_free(&h->x);	/* a start that never reached the loop */
+	rest_xfer_free(&h->next);
 	free(h->ebody);
 	free(h->path);
 	free(h);

@@ -42,9 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fuzz_podlist_bad_name(pi.name))
 			abort();
 		for (size_t i = 0; i < pi.ncontainers; i++) {
-			if (fuzz_podlist_bad_name(pi.containers[i]))
+			if (fuzz_podlist_bad_name(pi.containers[i].name))
 				abort();
-			if (!pod_has_container(&pi, pi.containers[i]))
+			if (!pod_has_container(&pi, pi.containers[i].name))
 				abort();
 		}
 		for (size_t i = 0; i < pi.nports; i++)

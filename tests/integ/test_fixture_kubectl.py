@@ -265,6 +265,29 @@ def test_watch():
     check(st == 200 and ev["type"] == "ERROR" and ev["object"]["code"] == 410, body)
 
 
+def test_kubectl_watch_sees_admin_changes():
+    """kubectl get pods -w follows pods made and deleted through the admin
+    endpoint (/_fixture/create, DELETE), as it would on a real server."""
+    p = subprocess.Popen([KUBECTL, "--kubeconfig", FX.kubeconfig, "get", "pods", "-n", "demo",
+                          "-w", "--output-watch-events"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        time.sleep(2)
+        FX.control("create", ns="demo", pod="kw", running="0")
+        FX.control("modify", ns="demo", pod="kw", running="1")
+        FX.request("DELETE", "/api/v1/namespaces/demo/pods/kw")
+        time.sleep(2)
+    finally:
+        p.terminate()
+        out, err = p.communicate(timeout=10)
+    lines = [ln.split() for ln in out.decode().splitlines()]
+    kw = [ln[0] for ln in lines if len(ln) > 1 and ln[1] == "kw"]
+    check(kw == ["ADDED", "MODIFIED", "DELETED"], (out.decode(), err.decode()[-500:]))
+    check(any(ln[:2] == ["ADDED", "web"] for ln in lines), out.decode())
+    st, _ = FX.get("/api/v1/namespaces/demo/pods/kw")
+    check(st == 404, st)
+
+
 def test_pagination_expired():
     st, page = FX.get("/api/v1/namespaces/big/pods?limit=100")
     check(st == 200 and len(page["items"]) == 100 and page["metadata"]["continue"] and

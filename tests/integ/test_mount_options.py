@@ -170,7 +170,8 @@ def test_namespace_at_root(fx):
     with Mount(fx, opts=["namespace=demo"]) as m:
         eq(sorted(os.listdir(m.path)), sorted([".podfs"] + demo_pods(fx)), "root = demo's pods")
         eq(sorted(os.listdir(m.p("multi"))),
-           sorted(["Pod.json", "Status", "Ports", "Proxy", "app", "sidecar", "init"]), "pod")
+           sorted(["Pod.json", "Status", "Events", "Ports", "Proxy", "app", "sidecar", "init"]),
+           "pod")
         check(b'"namespace": "demo"' in read(m.p("multi", "Pod.json")).replace(b'":"', b'": "'),
               "Pod.json of demo/multi")
         eq(read(m.p("web", "web", "log")), fx.kubectl("logs", "-n", "demo", "web").stdout, "log")

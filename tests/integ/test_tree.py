@@ -48,7 +48,8 @@ def test_namespace_listings(fx, m):
 
 def test_pod_and_container_dirs(fx, m):
     eq(sorted(os.listdir(m.p("demo", "multi"))),
-       sorted(["Pod.json", "Status", "Ports", "Proxy", "app", "sidecar", "init"]), "multi")
+       sorted(["Pod.json", "Status", "Events", "Ports", "Proxy", "app", "sidecar", "init"]),
+       "multi")
     eq(sorted(os.listdir(m.p("demo", "multi", "app"))),
        sorted(["state", "log", "log.previous", "log.follow", "stdin", "stdout", "stderr",
                "exec"]), "container")
@@ -189,6 +190,90 @@ def test_tools(fx, m):
     check(os.path.isdir(m.path) and os.listdir(m.p("demo")), "still alive")
 
 
+def rfc3339(ts):
+    return int(time.mktime(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
+
+
+SNAP_EXCLUDES = ["--exclude=log.follow", "--exclude=std*", "--exclude=Ports", "--exclude=Proxy",
+                 "--exclude=exec", "--exclude=log", "--exclude=log.previous"]
+
+
+def test_sizes_before_open(fx, m):
+    """Pod.json, Status and state report their real size from the listing:
+    stat before any open equals what a read returns, with no pod request."""
+    time.sleep(1.2)     # a fresh listing, so no size can come from an open
+    fx.reset_stats()
+    files = [m.p("demo", "web", "Pod.json"), m.p("demo", "web", "Status"),
+             m.p("demo", "web", "web", "state"), m.p("demo", "multi", "app", "state")]
+    sizes = [os.stat(f).st_size for f in files]
+    eq(fx.stats()["pod_requests"], 0, "per-pod requests for stat")
+    for f, n in zip(files, sizes):
+        rc, _, _, _ = run(["test", "-s", f])
+        eq(rc, 0, "test -s %s" % f)
+        data = read(f)
+        eq(n, len(data), "st_size before open of %s" % f)
+        eq(os.stat(f).st_size, len(data), "st_size after open of %s" % f)
+    with tempfile.TemporaryDirectory() as d:
+        tgz = os.path.join(d, "web.tar")
+        rc, _, err, _ = run(["tar", "-cf", tgz] + SNAP_EXCLUDES + ["-C", m.p("demo"), "web"])
+        eq(rc, 0, "tar -c of a pod: %r" % err)
+        rc, _, err, _ = run(["tar", "-xf", tgz, "-C", d])
+        eq(rc, 0, "tar -x: %r" % err)
+        for rel in (("web", "Pod.json"), ("web", "Status"), ("web", "web", "state")):
+            got = read(os.path.join(d, *rel))
+            check(got, "%s archived non-empty" % "/".join(rel))
+            eq(got, read(m.p("demo", *rel)), "%s archived whole" % "/".join(rel))
+
+
+def test_times(fx, m):
+    """One time per node from its object, the same in readdir and stat."""
+    ns = json.loads(kubectl(fx, "get", "ns", "demo", "-o", "json"))
+    pod = json.loads(kubectl(fx, "get", "pod", "-n", "demo", "web", "-o", "json"))
+    created = rfc3339(pod["metadata"]["creationTimestamp"])
+    started = rfc3339(pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+    eq(int(os.stat(m.p("demo")).st_mtime), rfc3339(ns["metadata"]["creationTimestamp"]),
+       "namespace time")
+    for rel, want in ((("web",), created), (("web", "Pod.json"), created),
+                      (("web", "web"), started), (("web", "web", "stdout"), started),
+                      (("web", "web", "log"), started)):
+        f = m.p("demo", *rel)
+        t1 = os.stat(f).st_mtime
+        listed = {e.name: e.stat().st_mtime for e in os.scandir(os.path.dirname(f))}
+        t2 = os.stat(f).st_mtime
+        eq(int(t1), want, "time of %s" % "/".join(rel))
+        eq(t2, t1, "stat of %s stable" % "/".join(rel))
+        eq(listed[os.path.basename(f)], t1, "readdir and stat agree on %s" % "/".join(rel))
+
+
+def test_events(fx, m):
+    """Events of a pod and of a namespace, as kubectl describe lists them."""
+    ref = json.loads(kubectl(fx, "get", "events", "-n", "demo", "--field-selector",
+                             "involvedObject.name=web", "-o", "json"))["items"]
+    text = read(m.p("demo", "web", "Events")).decode()
+    lines = text.splitlines()
+    eq(lines[0].split(), ["Type", "Reason", "Age", "From", "Message"], "header:\n" + text)
+    eq(len(lines) - 2, len(ref), "one line per event:\n" + text)
+    for ev in ref:
+        check(re.search(r"^%s +%s +\S+ +%s +%s$" % (ev["type"], ev["reason"],
+                        ev["source"]["component"], re.escape(ev["message"])), text, re.M),
+              "%s in:\n%s" % (ev["reason"], text))
+    ns_text = read(m.p("demo", "Events")).decode()
+    check(ns_text.splitlines()[0].split() == ["Type", "Reason", "Object", "Age", "From",
+                                              "Message"], ns_text)
+    for pod in ("web", "multi", "crashy"):
+        check(re.search(r"^Normal +Scheduled +%s " % pod, ns_text, re.M), pod + " in ns Events")
+    check("Events" not in os.listdir(m.p("demo")), "namespace Events is not listed")
+
+
+def test_ls_sorts_by_age(fx, m):
+    for name, age in (("mid", 200), ("young", 100), ("old", 300)):
+        fx.control("create", ns="aged", pod=name, age=age)
+    time.sleep(1.2)     # the cached lists expire
+    rc, out, err, _ = run(["ls", "-t", m.p("aged")])
+    eq(rc, 0, "ls -t: %r" % err)
+    eq(out.decode().split(), ["young", "mid", "old"], "ls -t order")
+
+
 def test_big_listing_no_per_pod_requests(fx, m):
     time.sleep(1.2)     # let cached lists expire: count a cold listing
     fx.reset_stats()
@@ -300,8 +385,9 @@ def test_limited_user(fx):
 
 
 def test_slow_and_expiring_lists(fx):
-    """The pagination loop has one deadline; expired continue tokens restart it."""
-    with Mount(fx, opts=["timeout=2", "cache=1"]) as m:
+    """The pagination loop has one deadline; expired continue tokens restart it
+    (without watches: a live listing would not be listed again)."""
+    with Mount(fx, opts=["timeout=2", "cache=1", "watch_idle=0"]) as m:
         try:
             fx.set(continue_ttl_s="0")
             fx.reset_stats()
@@ -404,7 +490,8 @@ def main():
             m.start()
             for t in (test_root_listing, test_namespace_listings, test_pod_and_container_dirs,
                       test_pod_json, test_log, test_log_grows, test_log_previous, test_status_and_state,
-                      test_missing, test_tools, test_big_listing_no_per_pod_requests,
+                      test_missing, test_tools, test_sizes_before_open, test_times, test_events,
+                      test_ls_sorts_by_age, test_big_listing_no_per_pod_requests,
                       test_status_file):
                 s.run(t, fx, m)
         finally:

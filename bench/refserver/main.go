@@ -7,7 +7,7 @@
 //
 //	refserver -cluster bench/cluster.json -state DIR
 //
-// writes DIR/ca.crt, DIR/token and DIR/kubeconfig, then prints
+// writes DIR/ca.crt, DIR/token, DIR/port and DIR/kubeconfig, then prints
 // "ready https://127.0.0.1:PORT" on stdout and serves until killed.
 package main
 
@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -113,6 +114,8 @@ func selfSigned() (tls.Certificate, []byte, error) {
 	return cert, certPEM, err
 }
 
+// writeState leaves what clients need in dir, as the fixture does: ca.crt,
+// token, port (for bench/floor and bench/wsraw.py) and a kubeconfig.
 func writeState(dir, base, token string, ca []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -137,7 +140,8 @@ contexts:
 current-context: ref
 `, base, base64.StdEncoding.EncodeToString(ca), token)
 	for name, body := range map[string][]byte{"ca.crt": ca, "token": []byte(token + "\n"),
-		"kubeconfig": []byte(kc)} {
+		"kubeconfig": []byte(kc),
+		"port": []byte(base[strings.LastIndex(base, ":")+1:] + "\n")} {
 		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
 			return err
 		}

@@ -141,7 +141,7 @@ current-context: ref
 `, base, base64.StdEncoding.EncodeToString(ca), token)
 	for name, body := range map[string][]byte{"ca.crt": ca, "token": []byte(token + "\n"),
 		"kubeconfig": []byte(kc),
-		"port": []byte(base[strings.LastIndex(base, ":")+1:] + "\n")} {
+		"port":       []byte(base[strings.LastIndex(base, ":")+1:] + "\n")} {
 		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
 			return err
 		}

@@ -373,8 +373,38 @@ class Bench:
             ["**podfs / raw WebSocket**", ratio([x[0] for x in res["podfs"]], [x[0] for x in res["raw"]]),
              ""],
         ]
+        if self.env.fx.backend == "cluster":
+            kc = [self.via_kubectl_pf(n) for _ in range(self.runs)]
+            rows[4] = ["`kubectl port-forward` (real apiserver, SPDY)",
+                       fmt_mmm([x[0] for x in kc]), fmt_mmm([x[1] for x in kc])]
+            rows.append(["**podfs / kubectl port-forward**",
+                         ratio([x[0] for x in res["podfs"]], [x[0] for x in kc]), ""])
+            # wsraw.py and the local echo server are the fixture's
+            rows[2][0] = "raw WebSocket client (fixture only)"
+            rows[3][0] = "raw local TCP to the pod's echo server (fixture only)"
         self.emit(table(["path", "MB/s (each way)", "client CPU s/GiB"], rows))
-        self.emit("kubectl port-forward against the fixture: `%s`\n" % kmsg)
+        self.emit("kubectl port-forward against the %s: `%s`\n" % (self.env.fx.backend, kmsg))
+
+    def via_kubectl_pf(self, n):
+        """n bytes through `kubectl port-forward` to the echo port, both ways;
+        kubectl's CPU counts (it is the client)."""
+        p, port = self.kubectl_pf(stderr=subprocess.DEVNULL)
+        try:
+            buf = b""
+            while b"Forwarding from" not in buf:
+                b = p.stdout.read1(4096)
+                if not b:
+                    raise RuntimeError("kubectl port-forward ended: %r" % buf)
+                buf += b
+            c0 = lib.proc_cpu(p.pid)
+            with socket.create_connection(("127.0.0.1", port)) as c:
+                w, cpu = self.echo_fd(c.fileno(), c.fileno(), n)
+            c1 = lib.proc_cpu(p.pid)
+        finally:
+            p.terminate()
+            p.wait(10)
+            p.stdout.close()
+        return n / MiB / w, (cpu + c1 - c0) * GiB / n
 
     def echo_fd(self, wfd, rfd, n):
         """Writes n bytes to wfd in a thread while reading n back from rfd;
@@ -456,15 +486,19 @@ class Bench:
         p1, _ = self.cpu_pair()
         return n / MiB / w, (p1 - p0 + cpu) * GiB / n
 
-    def kubectl_pf_try(self):
-        e = self.env
+    def kubectl_pf(self, stderr):
+        """`kubectl port-forward` of bench/echo's port 7 to a free local port."""
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        p = subprocess.Popen(e.kubectl_argv("port-forward", "-n", "bench", "pod/echo",
-                                            "%d:7" % port), env=e.kubectl_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(self.env.kubectl_argv("port-forward", "-n", "bench", "pod/echo",
+                                                   "%d:7" % port), env=self.env.kubectl_env(),
+                             stdout=subprocess.PIPE, stderr=stderr)
+        return p, port
+
+    def kubectl_pf_try(self):
+        p, port = self.kubectl_pf(stderr=subprocess.STDOUT)
         try:
             time.sleep(3)
             try:
@@ -628,6 +662,18 @@ class Bench:
             return "%d GiB" % (n // GiB)
         return "%.1f MiB" % (n / MiB) if n >= MiB else "%d KiB" % (n // 1024)
 
+    def bench_pods_only(self):
+        """bench/cluster.json without the scale namespace, in the temp dir."""
+        import json
+        with open(os.path.join(HERE, "cluster.json")) as f:
+            c = json.load(f)
+        c["namespaces"] = [n for n in c["namespaces"] if n["name"] != "scale"]
+        c["pods"] = [p for p in c["pods"] if p["namespace"] != "scale"]
+        path = os.path.join(self.tmpdir, "cluster.json")
+        with open(path, "w") as f:
+            json.dump(c, f)
+        return path
+
     def main(self):
         cases = ["ceiling", "execout", "execin", "latency", "ports", "listing", "scale"]
         only = self.a.only.split(",") if self.a.only else cases
@@ -639,7 +685,15 @@ class Bench:
             "quick" if self.quick else "full", self.runs,
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())))
         failed = []
-        with lib.Env(big=1000 if self.quick else 10000) as self.env:
+        big = 1000 if self.quick else 10000
+        cluster_file = None
+        if self.a.backend == "cluster":
+            # Real pods cost a container each: the 10,000 only for the
+            # listing case, the 50 scale pods only for the scale case.
+            big = big if "listing" in only else 0
+            if "scale" not in only:
+                cluster_file = self.bench_pods_only()
+        with lib.Env(big=big, cluster_file=cluster_file) as self.env:
             for c in cases:
                 if c not in only:
                     continue
@@ -664,6 +718,9 @@ def main():
     ap.add_argument("--runs", type=int, default=0)
     ap.add_argument("--only", default="")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "results.md"))
+    ap.add_argument("--backend", choices=["fixture", "cluster"],
+                    default=os.environ.get("PODFS_BACKEND", "fixture"),
+                    help="cluster: the real cluster of tests/cluster (bench/run starts it)")
     return Bench(ap.parse_args()).main()
 
 

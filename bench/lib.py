@@ -180,16 +180,18 @@ class Env:
     """The fixture with the bench cluster and a 10,000-pod namespace, podfs
     (the -O2 ./podfs, never the sanitizer build) mounted on it."""
 
-    def __init__(self, big=10000, opts=()):
+    def __init__(self, big=10000, opts=(), cluster_file=None):
         self.big = big
         self.opts = list(opts)
+        self.cluster_file = cluster_file or os.path.join(HERE, "cluster.json")
         self.fx = None
         self.m = None
 
     def start(self):
         os.environ["PODFS_BIN"] = os.environ.get("PODFS_BIN", os.path.join(ROOT, "podfs"))
         syn = ["big:%d" % self.big] if self.big else []
-        self.fx = fixture.Fixture(synthetic=syn, cluster=os.path.join(HERE, "cluster.json"))
+        # PODFS_BACKEND=cluster: the real cluster of tests/cluster instead.
+        self.fx = fixture.Fixture(synthetic=syn, cluster=self.cluster_file)
         self.fx.start(timeout=60)
         self.m = mount.Mount(self.fx, opts=self.opts).start()
         return self
@@ -230,7 +232,12 @@ class Env:
                     KUBECACHEDIR=os.path.join(self.fx.state, "kubecache"), HOME=self.fx.state)
 
     def kubectl_argv(self, *args):
-        return [KUBECTL, "--kubeconfig", self.fx.kubeconfig] + list(args)
+        return [self.kubectl, "--kubeconfig", self.fx.kubeconfig] + list(args)
+
+    @property
+    def kubectl(self):
+        """The cluster's own kubectl (same release as the server) when there is one."""
+        return getattr(self.fx, "st", {}).get("kubectl", KUBECTL)
 
     def stats(self):
         return self.fx.stats()

@@ -8,7 +8,12 @@ Cases (docs/benchmarks.md explains each and shows a full run):
   execout   1 GiB of `head -c 1G /dev/zero` through exec/<id>/stdout vs kubectl exec
   execin    1 GiB into `wc -c` through exec/<id>/stdin vs kubectl exec -i
   latency   one-byte round trips through attach stdin/stdout vs kubectl attach -i
-  ports     an echo port through Ports/<port>, socat and raw TCP (kubectl cannot: SPDY)
+  ports     an echo port through Ports/<port>, socat and raw TCP; kubectl port-forward
+            on --backend reference|cluster (the fixture cannot serve its tunnelled SPDY)
+
+Every streaming case also runs bench/floor (C: OpenSSL + podfs's own frame
+and channel codecs, output dropped): the CPU floor of TLS + framing.
+--backend reference runs everything on bench/refserver (bench/refbackend.py).
   listing   ls / ls -l of a 10,000-pod namespace vs kubectl get pods, with API requests
   scale     200 exec sessions at once across 50 pods: RSS, threads, checksums
 
@@ -35,6 +40,8 @@ import lib  # noqa: E402
 from lib import fmt, fmt_mmm, ratio, table  # noqa: E402
 
 PY = "/usr/bin/python3"
+FLOOR = os.path.join(lib.ROOT, "build", "floor")
+FLOOR_NAME = "C floor (`bench/floor`: OpenSSL + podfs's codecs, output dropped)"
 MiB = 1 << 20
 GiB = 1 << 30
 
@@ -153,7 +160,7 @@ class Bench:
     def case_execout(self):
         e, n = self.env, self.size
         argv = ["head", "-c", str(n), "/dev/zero"]
-        pf, kc = [], []
+        pf, kc, fl = [], [], []
         for i in range(self.runs):
             # podfs: the session's setup counts, as kubectl's does.
             p0, f0 = self.cpu_pair()
@@ -174,6 +181,7 @@ class Bench:
             if r.rc != 0:
                 raise RuntimeError("kubectl exec: rc %s: %s" % (r.rc, r.err[-300:]))
             kc.append((n / MiB / r.wall, r.cpu * GiB / n, f1 - f0))
+            fl.append(self.floor_run("out", "bench", "box", "box", *argv))
         self.emit("### 1. Exec output: `head -c %s /dev/zero`\n" % self.hsize(n))
         self.emit(table(["client", "MB/s", "client CPU s/GiB", "of which daemon", "of which reader",
                          "fixture CPU s"], [
@@ -182,8 +190,12 @@ class Bench:
              fmt_mmm([x[3] * GiB / n for x in pf]), fmt_mmm([x[4] for x in pf])],
             ["`kubectl exec`", fmt_mmm([x[0] for x in kc]), fmt_mmm([x[1] for x in kc]),
              "—", "—", fmt_mmm([x[2] for x in kc])],
+            [FLOOR_NAME, fmt_mmm([x[0] for x in fl]), fmt_mmm([x[1] for x in fl]),
+             "—", "—", "—"],
             ["**podfs / kubectl**", ratio([x[0] for x in pf], [x[0] for x in kc]),
              ratio([x[1] for x in pf], [x[1] for x in kc]), "", "", ""],
+            ["**podfs / C floor**", ratio([x[0] for x in pf], [x[0] for x in fl]),
+             ratio([x[1] for x in pf], [x[1] for x in fl]), "", "", ""],
         ]))
 
     # ---- 2. exec input ---------------------------------------------------------
@@ -192,7 +204,7 @@ class Bench:
         e, n = self.env, self.size
         cnt = n // MiB
         dd = ["dd", "if=/dev/zero", "bs=1M", "count=%d" % cnt, "status=none"]
-        pf, kc = [], []
+        pf, kc, fl = [], [], []
         fails = []
         for i in range(self.runs):
             p0, _ = self.cpu_pair()
@@ -224,12 +236,16 @@ class Bench:
             if out != str(n):
                 raise RuntimeError("kubectl exec -i: wc said %r: %s" % (out, r.err[-300:]))
             kc.append((n / MiB / r.wall, r.cpu * GiB / n))
+            fl.append(self.floor_run("in", "bench", "box", "box", str(n), "wc", "-c", want=str(n)))
         self.emit("### 2. Exec input: `dd bs=1M` of %s into `wc -c`\n" % self.hsize(n))
         self.emit(table(["client", "MB/s", "client CPU s/GiB (incl. dd)"], [
             ["podfs `dd of=exec/<id>/stdin`", fmt_mmm([x[0] for x in pf]), fmt_mmm([x[1] for x in pf])],
             ["`dd \\| kubectl exec -i`", fmt_mmm([x[0] for x in kc]), fmt_mmm([x[1] for x in kc])],
+            [FLOOR_NAME, fmt_mmm([x[0] for x in fl]), fmt_mmm([x[1] for x in fl])],
             ["**podfs / kubectl**", ratio([x[0] for x in pf], [x[0] for x in kc]),
              ratio([x[1] for x in pf], [x[1] for x in kc])],
+            ["**podfs / C floor**", ratio([x[0] for x in pf], [x[0] for x in fl]),
+             ratio([x[1] for x in pf], [x[1] for x in fl])],
         ]))
         if fails:
             self.emit("podfs runs that failed: %d of %d: %s\n" % (len(fails), self.runs,
@@ -241,7 +257,7 @@ class Bench:
         e = self.env
         n = 1000 if self.quick else 10000
         runs = max(1, min(self.runs, 3))
-        pf, kc, raw = [], [], []
+        pf, kc, raw, fl = [], [], [], []
         for _ in range(runs):
             pf.append(self.rtt_podfs(n))
             kc.append(self.rtt_kubectl(n))
@@ -249,14 +265,21 @@ class Bench:
                           "echo", str(n)], stdout_path=self.tmp("rtt.out"))
             with open(self.tmp("rtt.out")) as f:
                 raw.append(self.pct([float(x) for x in f.read().split()]))
+            lib.run4([FLOOR, e.fx.state, "rtt", "bench", "echo", "echo", str(n)],
+                     stdout_path=self.tmp("rtt.out"))
+            with open(self.tmp("rtt.out")) as f:
+                fl.append(self.pct([float(x) for x in f.read().split()]))
         rows = []
         for name, xs in (("podfs attach `stdin` → `stdout`", pf), ("`kubectl attach -i`", kc),
-                         ("raw WebSocket client (ceiling)", raw)):
+                         ("raw WebSocket client (ceiling)", raw), (FLOOR_NAME, fl)):
             rows.append([name, fmt_mmm([x[0] for x in xs]), fmt_mmm([x[1] for x in xs]),
                          fmt_mmm([x[2] for x in xs])])
         rows.append(["**podfs / kubectl**", ratio([x[0] for x in pf], [x[0] for x in kc]),
                      ratio([x[1] for x in pf], [x[1] for x in kc]),
                      ratio([x[2] for x in pf], [x[2] for x in kc])])
+        rows.append(["**podfs / C floor**", ratio([x[0] for x in pf], [x[0] for x in fl]),
+                     ratio([x[1] for x in pf], [x[1] for x in fl]),
+                     ratio([x[2] for x in pf], [x[2] for x in fl])])
         self.emit("### 3. Interactive latency: %d one-byte round trips through `cat`, µs\n" % n)
         self.emit(table(["client", "p50 µs", "p99 µs", "mean µs"], rows))
 
@@ -337,7 +360,7 @@ class Bench:
                         break
             except OSError:
                 continue
-        res = {"podfs": [], "socat": [], "tcp": [], "raw": []}
+        res = {"podfs": [], "socat": [], "tcp": [], "raw": [], "floor": []}
         kmsg = self.kubectl_pf_try()
         for _ in range(self.runs):
             p0, _ = self.cpu_pair()
@@ -358,6 +381,7 @@ class Bench:
             got = self.kv(self.tmp("pf.out"))
             if int(got.get("bytes", 0)) == n:
                 res["raw"].append((n / MiB / float(got["seconds"]), r.cpu * GiB / n))
+            res["floor"].append(self.floor_run("pf", "bench", "echo", "7", str(n)))
         self.emit("### 4. Port-forward: %s through the echo port (sent and read back)\n"
                   % self.hsize(n))
         rows = [
@@ -372,18 +396,23 @@ class Bench:
             ["`kubectl port-forward`", "not measurable", "—"],
             ["**podfs / raw WebSocket**", ratio([x[0] for x in res["podfs"]], [x[0] for x in res["raw"]]),
              ""],
+            [FLOOR_NAME, fmt_mmm([x[0] for x in res["floor"]]), fmt_mmm([x[1] for x in res["floor"]])],
+            ["**podfs / C floor**", ratio([x[0] for x in res["podfs"]], [x[0] for x in res["floor"]]),
+             ratio([x[1] for x in res["podfs"]], [x[1] for x in res["floor"]])],
         ]
-        if self.env.fx.backend == "cluster":
+        if self.env.backend in ("cluster", "reference"):
             kc = [self.via_kubectl_pf(n) for _ in range(self.runs)]
             rows[4] = ["`kubectl port-forward` (real apiserver, SPDY)",
                        fmt_mmm([x[0] for x in kc]), fmt_mmm([x[1] for x in kc])]
             rows.append(["**podfs / kubectl port-forward**",
-                         ratio([x[0] for x in res["podfs"]], [x[0] for x in kc]), ""])
-            # wsraw.py and the local echo server are the fixture's
-            rows[2][0] = "raw WebSocket client (fixture only)"
-            rows[3][0] = "raw local TCP to the pod's echo server (fixture only)"
+                         ratio([x[0] for x in res["podfs"]], [x[0] for x in kc]),
+                         ratio([x[1] for x in res["podfs"]], [x[1] for x in kc])])
+            if self.env.backend == "cluster":
+                # wsraw.py and the local echo server are the fixture's
+                rows[2][0] = "raw WebSocket client (fixture only)"
+                rows[3][0] = "raw local TCP to the pod's echo server (fixture only)"
         self.emit(table(["path", "MB/s (each way)", "client CPU s/GiB"], rows))
-        self.emit("kubectl port-forward against the %s: `%s`\n" % (self.env.fx.backend, kmsg))
+        self.emit("kubectl port-forward against the %s: `%s`\n" % (self.env.backend, kmsg))
 
     def via_kubectl_pf(self, n):
         """n bytes through `kubectl port-forward` to the echo port, both ways;
@@ -648,6 +677,16 @@ class Bench:
 
     # ---- helpers ---------------------------------------------------------------------
 
+    def floor_run(self, mode, *args, want=None):
+        """bench/floor in a throughput mode -> (MB/s, client CPU s/GiB)."""
+        r = lib.run4([FLOOR, self.env.fx.state, mode] + list(args),
+                     stdout_path=self.tmp("floor.out"))
+        got = self.kv(self.tmp("floor.out"))
+        if r.rc != 0 or (want is not None and got.get("out") != want):
+            raise RuntimeError("floor %s: rc %s, %r: %s" % (mode, r.rc, got, r.err[-300:]))
+        n = int(got["bytes"])
+        return n / MiB / float(got["seconds"]), r.cpu * GiB / n
+
     def tmp(self, name):
         return os.path.join(self.tmpdir, name)
 
@@ -693,7 +732,10 @@ class Bench:
             big = big if "listing" in only else 0
             if "scale" not in only:
                 cluster_file = self.bench_pods_only()
-        with lib.Env(big=big, cluster_file=cluster_file) as self.env:
+        if self.a.backend == "reference":
+            big = 0   # bench/refserver serves the cluster file only (no listing case)
+        with lib.Env(big=big, cluster_file=cluster_file,
+                     reference=self.a.backend == "reference") as self.env:
             for c in cases:
                 if c not in only:
                     continue
@@ -718,7 +760,7 @@ def main():
     ap.add_argument("--runs", type=int, default=0)
     ap.add_argument("--only", default="")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "results.md"))
-    ap.add_argument("--backend", choices=["fixture", "cluster"],
+    ap.add_argument("--backend", choices=["fixture", "reference", "cluster"],
                     default=os.environ.get("PODFS_BACKEND", "fixture"),
                     help="cluster: the real cluster of tests/cluster (bench/run starts it)")
     return Bench(ap.parse_args()).main()

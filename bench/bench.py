@@ -16,6 +16,9 @@ and channel codecs, output dropped): the CPU floor of TLS + framing.
 --backend reference runs everything on bench/refserver (bench/refbackend.py).
   listing   ls / ls -l of a 10,000-pod namespace vs kubectl get pods, with API requests
   scale     200 exec sessions at once across 50 pods: RSS, threads, checksums
+  scale1k   1 GiB split over 1, 10, 100, 1,000 sessions on the 50 scale pods:
+            checksums, RSS per session, daemon CPU per byte as the count grows
+  broadcast 100 readers of one attach stdout, every byte to each
 
 Each figure is the median of N runs with min and max; ratios are podfs over
 the reference.  Tables go to stdout and to --out (default bench/out/results.md).
@@ -665,6 +668,97 @@ class Bench:
                                                (statistics.median([x[3] for x in results]) -
                                                 base["rss"]) / 1024 / (npods * per)))
 
+    # ---- 8. scale to 1,000 sessions and 100 broadcast readers -------------------
+
+    def scale_round(self, nsess, argv, want):
+        """nsess exec sessions started at once over the scale pods, read by
+        a pool of 32 threads; -> (bad checksums, peak RSS, peak threads,
+        daemon CPU s, bytes)."""
+        import concurrent.futures as cf
+        e = self.env
+        npods = 50
+
+        def start(i):
+            return self.exec_session("scale", "s-%02d" % (i % npods), "c", argv)
+
+        def drain(s):
+            h = hashlib.sha256()
+            with open(os.path.join(s, "stdout"), "rb", buffering=0) as f:
+                while True:
+                    b = f.read(MiB)
+                    if not b:
+                        break
+                    h.update(b)
+            self.exec_done(s)
+            return h.hexdigest() == want
+        p0, _ = self.cpu_pair()
+        with lib.Sampler(e.podfs_pid) as smp, cf.ThreadPoolExecutor(32) as pool:
+            sessions = list(pool.map(start, range(nsess)))
+            oks = list(pool.map(drain, sessions))
+        p1, _ = self.cpu_pair()
+        return oks.count(False), smp.peak_rss, smp.peak_threads, p1 - p0
+
+    def case_scale1k(self):
+        """The same total (1 GiB, quick 64 MiB) split over 1..1,000 sessions,
+        so the CPU per byte of each row is comparable with the first."""
+        e = self.env
+        total = (64 * MiB) if self.quick else GiB
+        rows = []
+        for nsess in ((1, 10, 100) if self.quick else (1, 10, 100, 1000)):
+            each = total // nsess
+            argv = ["head", "-c", str(each), "/dev/zero"]
+            want = hashlib.sha256(bytes(each)).hexdigest()
+            e.remount()
+            idle = lib.proc_status(e.podfs_pid)["rss"]
+            t0 = time.perf_counter()
+            bad, rss, thr, cpu = self.scale_round(nsess, argv, want)
+            wall = time.perf_counter() - t0
+            rows.append([str(nsess), self.hsize(each), str(bad), fmt((rss - idle) / MiB),
+                         fmt((rss - idle) / 1024 / nsess), str(thr), fmt(total / MiB / wall),
+                         fmt(cpu * GiB / total)])
+        self.emit("### 8. %s split over 1 to 1,000 exec sessions on 50 pods (32 readers)\n"
+                  % self.hsize(total))
+        self.emit(table(["sessions", "each", "bad checksums", "peak RSS above idle MiB",
+                         "KiB per session", "threads (peak)", "MB/s total",
+                         "daemon CPU s/GiB"], rows))
+
+    def case_broadcast(self):
+        e = self.env
+        nread, n = 100, (4 * MiB if self.quick else 64 * MiB)
+        d = e.p("bench", "echo", "echo")
+        fds = [os.open(os.path.join(d, "stdout"), os.O_RDONLY) for _ in range(nread)]
+        got = [0] * nread
+
+        def reader(i):
+            while got[i] < n:
+                b = os.read(fds[i], MiB)
+                if not b:
+                    break
+                got[i] += len(b)
+        ths = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(nread)]
+        p0, _ = self.cpu_pair()
+        t0 = time.perf_counter()
+        for t in ths:
+            t.start()
+        wfd = os.open(os.path.join(d, "stdin"), os.O_WRONLY)
+        block, left = bytes(256 * 1024), n
+        while left:
+            left -= os.write(wfd, block[:min(left, len(block))])
+        for t in ths:
+            t.join(300)
+        wall = time.perf_counter() - t0
+        p1, _ = self.cpu_pair()
+        os.close(wfd)
+        for fd in fds:
+            os.close(fd)
+        short = sum(1 for g in got if g != n)
+        self.emit("### 9. Broadcast: %d readers of one attach `stdout`, %s written to `stdin`\n"
+                  % (nread, self.hsize(n)))
+        self.emit(table(["readers", "readers short", "MB/s per reader", "MB/s delivered",
+                         "daemon CPU s/GiB delivered"], [
+            [str(nread), str(short), fmt(n / MiB / wall), fmt(n * nread / MiB / wall),
+             fmt((p1 - p0) * GiB / (n * nread))]]))
+
     # ---- helpers ---------------------------------------------------------------------
 
     def floor_run(self, mode, *args, want=None):
@@ -704,7 +798,8 @@ class Bench:
         return path
 
     def main(self):
-        cases = ["ceiling", "execout", "execin", "latency", "ports", "listing", "scale"]
+        cases = ["ceiling", "execout", "execin", "latency", "ports", "listing", "scale",
+                 "scale1k", "broadcast"]
         only = self.a.only.split(",") if self.a.only else cases
         self.tmpdir = tempfile.mkdtemp(prefix="podfs-bench-")
         t0 = time.time()

@@ -179,7 +179,13 @@ $(B)/noopfs: bench/noopfs.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: all $(B)/noopfs
+# The floor client links podfs's own codecs (and what they use), not copies.
+FLOOR_OBJ := $(addprefix $(B)/stream/,wsframe.o channel.o k8s.o log.o)
+$(B)/floor: bench/floor.c $(FLOOR_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: all $(B)/noopfs $(B)/floor
 	@bench/run $(BENCH_ARGS)
 
 clean:

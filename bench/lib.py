@@ -26,6 +26,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integ"))
 
 import fixture  # noqa: E402
+import refbackend  # noqa: E402
 import mount  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -180,8 +181,9 @@ class Env:
     """The fixture with the bench cluster and a 10,000-pod namespace, podfs
     (the -O2 ./podfs, never the sanitizer build) mounted on it."""
 
-    def __init__(self, big=10000, opts=(), cluster_file=None):
+    def __init__(self, big=10000, opts=(), cluster_file=None, reference=False):
         self.big = big
+        self.reference = reference   # bench/refserver instead of the fixture
         self.opts = list(opts)
         self.cluster_file = cluster_file or os.path.join(HERE, "cluster.json")
         self.fx = None
@@ -191,7 +193,10 @@ class Env:
         os.environ["PODFS_BIN"] = os.environ.get("PODFS_BIN", os.path.join(ROOT, "podfs"))
         syn = ["big:%d" % self.big] if self.big else []
         # PODFS_BACKEND=cluster: the real cluster of tests/cluster instead.
-        self.fx = fixture.Fixture(synthetic=syn, cluster=self.cluster_file)
+        if self.reference:
+            self.fx = refbackend.RefServer(self.cluster_file)
+        else:
+            self.fx = fixture.Fixture(synthetic=syn, cluster=self.cluster_file)
         self.fx.start(timeout=60)
         self.m = mount.Mount(self.fx, opts=self.opts).start()
         return self
@@ -215,6 +220,11 @@ class Env:
 
     def __exit__(self, *exc):
         self.close()
+
+    @property
+    def backend(self):
+        """fixture, reference or cluster."""
+        return getattr(self.fx, "backend", "fixture")
 
     @property
     def podfs_pid(self):

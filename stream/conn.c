@@ -544,11 +544,27 @@ ssize_t conn_recv(struct conn *c, void *buf, size_t n)
 
 		return r >= 0 ? r : errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	}
-	cc = curl_easy_recv(c->h, buf, n, &got);
-	if (cc == CURLE_AGAIN)
-		return -EAGAIN;
-	if (cc != CURLE_OK)
-		return -ECONNRESET;
+	/* curl_easy_recv hands out one TLS record (at most 16 KiB) per call:
+	 * gather what is already readable, up to n, so the caller decodes
+	 * and wakes its readers once per batch, not once per record.  An
+	 * error or EOF after some bytes is left for the next call (a broken
+	 * connection stays broken; EOF stays EOF). */
+	while (got < n) {
+		size_t k = 0;
+
+		cc = curl_easy_recv(c->h, (char *)buf + got, n - got, &k);
+		if (cc == CURLE_OK && k > 0) {
+			got += k;
+			continue;
+		}
+		if (got)
+			break;
+		if (cc == CURLE_AGAIN)
+			return -EAGAIN;
+		if (cc != CURLE_OK)
+			return -ECONNRESET;
+		break;	/* EOF */
+	}
 	return (ssize_t)got;
 }
 

@@ -52,6 +52,8 @@ struct options {
 	char *timeout;
 	char *cache;
 	char *buffer;
+	char *root_sessions;
+	char *root_cache;
 	char *keepalive;
 	char *uid;
 	char *gid;
@@ -112,6 +114,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("timeout=%s", timeout),
 	OPT("cache=%s", cache),
 	OPT("buffer=%s", buffer),
+	OPT("root_sessions=%s", root_sessions),
+	OPT("root_cache=%s", root_cache),
 	OPT("keepalive=%s", keepalive),
 	/* The high-level libfuse library implements these; podfs uses the
 	 * low-level API, so it implements them itself. */
@@ -411,11 +415,18 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 	fs->gid = getgid();
 	fs->login_timeout_ms = 300000;
 	fs->read_only = o->read_only;
+	fs->root_sessions = 2;
+	fs->root_cache_ms = 1000;
 #define BAD(...) do { fprintf(stderr, __VA_ARGS__); return -1; } while (0)
 	if (o->timeout && (fs->timeout_ms = parse_seconds(o->timeout, 0.1, 86400)) < 0)
 		BAD("podfs: -o timeout=%s: expected seconds between 0.1 and 86400\n", o->timeout);
 	if (o->cache && (fs->cache_ms = parse_seconds(o->cache, 0, 86400)) < 0)
 		BAD("podfs: -o cache=%s: expected seconds between 0 and 86400\n", o->cache);
+	if (o->root_sessions && ((fs->root_sessions = atoi(o->root_sessions)) < 1 ||
+				 fs->root_sessions > 16))
+		BAD("podfs: -o root_sessions=%s: expected 1 to 16\n", o->root_sessions);
+	if (o->root_cache && (fs->root_cache_ms = parse_seconds(o->root_cache, 0, 3600)) < 0)
+		BAD("podfs: -o root_cache=%s: expected seconds between 0 and 3600\n", o->root_cache);
 	if (o->buffer && !(fs->buffer_size = parse_bytes(o->buffer)))
 		BAD("podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o->buffer);
 	if (o->login_timeout && (fs->login_timeout_ms = parse_seconds(o->login_timeout, 1, 86400)) < 0)

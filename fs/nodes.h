@@ -25,6 +25,7 @@ enum node_field {
 	NF_PORT,		/* 1..65535 */
 	NF_PROXY_PORT,		/* 1..65535 */
 	NF_PROXY_PATH,		/* any segment(s): an HTTP path */
+	NF_ROOT_PATH,		/* any segment(s): a path in the container */
 };
 
 /* What decides that a node exists in the cluster.  In order: from NE_POD
@@ -57,6 +58,7 @@ enum node_open {
 	NO_EXEC,		/* exec.c */
 	NO_PORT,		/* ports.c */
 	NO_PROXY,		/* proxy.c */
+	NO_ROOT,		/* root.c (which also answers everything below root/) */
 	NO__COUNT
 };
 

@@ -13,6 +13,7 @@
 #define PFS_SUBDOMAIN_MAX 253
 #define PFS_NAME_MAX	255	/* one path component, as the kernel allows */
 #define PFS_PROXY_PATH_MAX 1024
+#define PFS_ROOT_PATH_MAX PFS_PROXY_PATH_MAX	/* below root/; longer is ENAMETOOLONG */
 
 enum pfs_kind {
 	PK_NONE = 0,
@@ -47,6 +48,8 @@ enum pfs_kind {
 	PK_EXEC_STATUS,		/* .../exec/<id>/status */
 	PK_EXEC_WAIT,		/* .../exec/<id>/wait */
 	PK_EXEC_EXITCODE,	/* .../exec/<id>/exitcode */
+	PK_CROOT,		/* .../<container>/root: the container's "/" */
+	PK_CROOT_ENTRY,		/* .../<container>/root/<path...> */
 	PK__COUNT
 };
 
@@ -58,7 +61,10 @@ struct pfs_path {
 	int port;			/* PK_PORT */
 	char exec_id[PFS_LABEL_MAX + 1];
 	int proxy_port;			/* PK_PROXY_PORT, PK_PROXY_FILE */
-	char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE: "a/b/c", no leading '/' */
+	union {			/* "a/b/c", no leading '/' */
+		char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE */
+		char root_path[PFS_ROOT_PATH_MAX];	/* PK_CROOT_ENTRY: any bytes */
+	};
 	int rooted;			/* -o namespace=: the mount root is the
 					 * namespace ns, not the cluster */
 };
@@ -94,6 +100,9 @@ int pfs_format(const struct pfs_path *p, char *buf, size_t len);
 void pfs_parent(const struct pfs_path *p, struct pfs_path *out);
 
 int pfs_is_dir(enum pfs_kind k);
+/* Kinds whose name is path segments of someone else's (a proxied HTTP
+ * path, a path in the container): any of them may have children. */
+int pfs_is_segmented(enum pfs_kind k);
 const char *pfs_kind_name(enum pfs_kind k);
 
 /* Name checks, exposed for the tree and tests. */

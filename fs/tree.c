@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +20,8 @@ struct node {
 	fuse_ino_t ino;			/* fixed */
 	uint64_t nlookup;		/* (lock) */
 	off_t size;			/* (lock) */
-	char *key;			/* fixed: pfs_format of path */
-	struct pfs_path path;		/* fixed */
+	char *key;			/* (lock) pfs_format of path; changes on rename */
+	struct pfs_path path;		/* (lock) */
 	struct node *next_key, *next_ino;	/* (lock) */
 };
 
@@ -224,4 +225,58 @@ size_t tree_count(void)
 	c = count;
 	pthread_mutex_unlock(&lock);
 	return c;
+}
+
+/* Re-key n (lock held) to key k, parsed as its new path. */
+static void rekey_locked(struct node *n, char *k)
+{
+	struct node **pp = &by_key[hash_str(n->key)];
+	unsigned h = hash_str(k);
+
+	for (; *pp; pp = &(*pp)->next_key)
+		if (*pp == n) {
+			*pp = n->next_key;
+			break;
+		}
+	free(n->key);
+	n->key = k;
+	if (k[0] == '/')
+		pfs_parse(k, &n->path);
+	n->next_key = by_key[h];
+	by_key[h] = n;
+}
+
+void tree_rename(const struct pfs_path *from, const struct pfs_path *to)
+{
+	char a[PATH_MAX + PFS_PROXY_PATH_MAX], b[PATH_MAX + PFS_PROXY_PATH_MAX];
+	size_t la;
+	struct node *old;
+
+	if (pfs_format(from, a, sizeof(a)) || pfs_format(to, b, sizeof(b)))
+		return;
+	la = strlen(a);
+	pthread_mutex_lock(&lock);
+	/* The node the rename replaced keeps its inode for the kernel, but
+	 * no path leads to it any more. */
+	if ((old = find_key(b, hash_str(b)))) {
+		char *k = malloc(32);
+
+		if (k) {
+			snprintf(k, 32, "\1replaced %lu", (unsigned long)old->ino);
+			rekey_locked(old, k);
+		}
+	}
+	for (int i = 0; i < NBUCKETS; i++)
+		for (struct node *n = by_ino[i]; n; n = n->next_ino) {
+			char *k;
+
+			if (strncmp(n->key, a, la) || (n->key[la] && n->key[la] != '/'))
+				continue;
+			if (!(k = malloc(strlen(b) + strlen(n->key + la) + 1)))
+				continue;
+			strcpy(k, b);
+			strcat(k, n->key + la);
+			rekey_locked(n, k);
+		}
+	pthread_mutex_unlock(&lock);
 }

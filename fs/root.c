@@ -99,8 +99,10 @@ static int call(const struct pfs_path *p, rh_build_fn fn, struct req *q, int rea
 {
 	int rc = rh_call(p, fn, q, read, r);
 
-	if (!rc && (rc = -rh_errno(r)))
+	if (!rc && (rc = -rh_errno(r))) {
+		pdebug("root %s: %.*s", q->a, (int)(r->h.len > 200 ? 200 : r->h.len), r->data);
 		rh_reply_free(r);
+	}
 	return rc;
 }
 
@@ -455,7 +457,7 @@ int root_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *
 {
 	struct rdir *d = (struct rdir *)handle_get_as(fi->fh, &rdir_ops);
 	char name[PFS_NAME_MAX + 1], *buf;
-	struct rp_attr a = { .mode = S_IFDIR | 0755 };
+	struct rp_attr a;
 	size_t used = 0, at;
 	int rc = 0;
 
@@ -469,12 +471,15 @@ int root_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *
 		return 1;
 	}
 	for (; off < 2; off++) {
-		size_t need;
-		struct stat st;
+		/* "." and "..": no inode the kernel would link (ino 0) */
+		struct fuse_entry_param e = { .attr.st_mode = S_IFDIR | 0755,
+					      .attr.st_ino = 0xffffffff };
+		const char *dot = off ? ".." : ".";
+		size_t need = plus ? fuse_add_direntry_plus(req, buf + used, size - used, dot, &e,
+							    off + 1)
+				   : fuse_add_direntry(req, buf + used, size - used, dot, &e.attr,
+						       off + 1);
 
-		to_stat(&a, 0xffffffff, &st);
-		need = fuse_add_direntry(req, buf + used, size - used, off ? ".." : ".", &st,
-					 off + 1);
 		if (need > size - used)
 			goto done;
 		used += need;
@@ -600,7 +605,7 @@ void root_create(fuse_req_t req, const struct pfs_path *parent, const char *name
 	int rc;
 
 	if ((rc = child_path(parent, name, &c, path)) || (rc = do_op(&c, &q)) ||
-	    ((fi->flags & O_TRUNC) && (q.op = RP_TRUNCATE, rc = do_op(&c, &q))) ||
+	    ((fi->flags & O_TRUNC) && (q.op = RP_TRUNCATE, q.n1 = 0, rc = do_op(&c, &q))) ||
 	    (rc = stat_path(&c, &a)) || (rc = open_handle(&c, fi))) {
 		fuse_reply_err(req, -rc);
 		return;

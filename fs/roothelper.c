@@ -283,6 +283,12 @@ static int prologue(struct rp_buf *b, unsigned id, void *ud)
 	return rp_prologue(b);
 }
 
+/* Does a refused start say the program is not in the image? */
+static int missing(const char *msg)
+{
+	return strstr(msg, "no such file or directory") || strstr(msg, "not found");
+}
+
 /* Start sh in the container (each shell in turn) and check its tools.
  * Returns the helper with the registry's and the caller's references, or
  * NULL with -errno in *err and the reason in why. */
@@ -313,9 +319,10 @@ static struct helper *helper_start(const struct pfs_path *p, const char *key, in
 		sp.argv = argv;
 		sp.in = sp.out = 1;
 		if ((rc = owner_start(&h->o, &sp, msg, sizeof(msg)))) {
-			/* The cluster refused, not the image: a missing
-			 * shell shows as the session's end instead. */
 			owner_put(&h->o);
+			if (missing(msg))
+				continue;
+			/* The cluster refused, not the image. */
 			*err = rc;
 			snprintf(why, whylen, "%s", msg);
 			return NULL;
@@ -323,12 +330,14 @@ static struct helper *helper_start(const struct pfs_path *p, const char *key, in
 		h->in = session_input(h->o.sess);
 		h->rd = chanbuf_reader_open(session_output(h->o.sess, CH_STDOUT), wake, h);
 		chanbuf_set_writer(h->in, wake, h);
-		h->listed = 1;		/* the registry's reference: the creator's */
-		owner_get(&h->o);	/* the caller's */
+		/* Not listed while probed: a failure here drops nothing but
+		 * the creator's reference, below. */
 		rc = helper_call(h, prologue, NULL, 0, &r);
 		if (!rc && r.h.rc == 0 && !strcmp(r.data, "ok")) {
 			rh_reply_free(&r);
 			h->next_id = h->head_id = 1;
+			h->listed = 1;		/* the creator's reference is the registry's */
+			owner_get(&h->o);	/* the caller's */
 			return h;
 		}
 		if (!rc && r.h.rc == 0) {

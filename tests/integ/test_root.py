@@ -10,9 +10,12 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
@@ -166,6 +169,64 @@ def test_big_random_offsets(fx, m):
     os.unlink(path)
 
 
+def helper_pids(fx):
+    """Processes running inside the pod's rootfs: the helper shells and
+    their children (the container's main process is not chrooted)."""
+    root = os.path.realpath(side(fx))
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.path.realpath("/proc/%s/root" % d) == root:
+                    pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
+def test_helper_killed_mid_transfer(fx, m):
+    size = 32 << 20
+    with open(side(fx, "tmp", "victim"), "wb") as f:
+        f.write(os.urandom(size))
+    want = hashlib.sha256(open(side(fx, "tmp", "victim"), "rb").read()).hexdigest()
+    outcomes = []
+    for delay in (0.05, 0.2, 0.5):
+        h = hashlib.sha256()
+        done = threading.Event()
+
+        def killer():
+            time.sleep(delay)
+            while not done.is_set():
+                for pid in helper_pids(fx):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                done.wait(0.05)
+        t = threading.Thread(target=killer)
+        t.start()
+        try:
+            with open(m.p("ns", "pod", "app", "root", "tmp", "victim"), "rb") as f:
+                while True:
+                    b = f.read(1 << 20)
+                    if not b:
+                        break
+                    h.update(b)
+            outcomes.append("ok")
+            eq(h.hexdigest(), want, "a read that succeeded has the right bytes")
+        except OSError as e:
+            eq(e.errno, errno.EIO, "a killed helper is EIO")
+            outcomes.append("EIO")
+        finally:
+            done.set()
+            t.join()
+    check("EIO" in outcomes, "no transfer was cut: %r" % outcomes)
+    # the next request starts a new helper
+    eq(open(m.p("ns", "pod", "app", "root", "etc", "hostname")).read(), "fixture\n",
+       "a new helper after the kill")
+    os.unlink(side(fx, "tmp", "victim"))
+
+
 def test_no_shell(fx, m):
     expect_errno(lambda: os.listdir(m.p("ns", "distroless", "app", "root")), errno.ENOTSUP,
                  "distroless root/")
@@ -195,7 +256,7 @@ def main():
         try:
             for t in (test_read_and_list, test_edit_like_an_editor, test_tree_ops,
                       test_hostile_names, test_copy_in_out, test_big_random_offsets,
-                      test_no_shell):
+                      test_helper_killed_mid_transfer, test_no_shell):
                 suite.run(t, fx, m)
         finally:
             m.close()

@@ -106,6 +106,17 @@ static int call(const struct pfs_path *p, rh_build_fn fn, struct req *q, int rea
 	return rc;
 }
 
+/* call() on node p's own container path (q->a unset). */
+static int ask(const struct pfs_path *p, rh_build_fn fn, struct req *q, int read,
+	       struct rh_reply *r)
+{
+	char path[CPATH_MAX];
+
+	cpath(p, path);
+	q->a = path;
+	return call(p, fn, q, read, r);
+}
+
 static int do_op(const struct pfs_path *p, struct req *q)
 {
 	struct rh_reply r;
@@ -135,13 +146,11 @@ static void to_stat(const struct rp_attr *a, fuse_ino_t ino, struct stat *st)
 
 static int stat_path(const struct pfs_path *p, struct rp_attr *a)
 {
-	char path[CPATH_MAX];
 	struct rh_reply r;
-	struct req q = { .a = path };
+	struct req q = { 0 };
 	int rc;
 
-	cpath(p, path);
-	if ((rc = call(p, build_stat, &q, 0, &r)))
+	if ((rc = ask(p, build_stat, &q, 0, &r)))
 		return rc;
 	rc = rp_parse_stat(r.data, r.h.len, a) ? -EIO : 0;
 	rh_reply_free(&r);
@@ -328,13 +337,11 @@ void root_symlink(fuse_req_t req, const char *target, const struct pfs_path *par
 
 void root_readlink(fuse_req_t req, const struct pfs_path *p)
 {
-	char path[CPATH_MAX];
-	struct req q = { .a = path };
+	struct req q = { 0 };
 	struct rh_reply r;
 	int rc;
 
-	cpath(p, path);
-	if ((rc = call(p, build_readlink, &q, 0, &r))) {
+	if ((rc = ask(p, build_readlink, &q, 0, &r))) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -346,15 +353,13 @@ void root_readlink(fuse_req_t req, const struct pfs_path *p)
 
 void root_statfs(fuse_req_t req, const struct pfs_path *p)
 {
-	char path[CPATH_MAX];
-	struct req q = { .a = path };
+	struct req q = { 0 };
 	struct rp_statfs sf;
 	struct statvfs sv;
 	struct rh_reply r;
 	int rc;
 
-	cpath(p, path);
-	if ((rc = call(p, build_statfs, &q, 0, &r))) {
+	if ((rc = ask(p, build_statfs, &q, 0, &r))) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -397,15 +402,13 @@ static const struct handle_ops rdir_ops = { .name = "root-dir", .destroy = rdir_
 void root_opendir(fuse_req_t req, fuse_ino_t ino, const struct pfs_path *p,
 		  struct fuse_file_info *fi)
 {
-	char path[CPATH_MAX];
-	struct req q = { .a = path };
+	struct req q = { 0 };
 	struct rh_reply r;
 	struct rdir *d;
 	int rc;
 
 	(void)ino;
-	cpath(p, path);
-	if ((rc = call(p, build_list, &q, 0, &r))) {
+	if ((rc = ask(p, build_list, &q, 0, &r))) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -484,7 +487,7 @@ int root_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *
 			goto done;
 		used += need;
 	}
-	at = (size_t)(off - 2) ;
+	at = (size_t)(off - 2);
 	while ((rc = rp_list_next(d->data, d->len, &at, name, sizeof(name), &a)) == 1) {
 		size_t need = add_entry(req, d, buf + used, size - used, name, &a,
 					(off_t)at + 2, plus);
@@ -510,22 +513,28 @@ struct rfile {
 	struct pfs_path path;
 };
 
-static void rfile_read(fuse_req_t req, struct handle *h, size_t size, off_t off, int flags)
+/* A read or a write at q->off of the open file. */
+static void rfile_io(fuse_req_t req, struct handle *h, struct req *q, int write)
 {
 	struct rfile *f = (struct rfile *)h;
-	char path[CPATH_MAX];
-	struct req q = { .a = path, .off = off, .len = size };
 	struct rh_reply r;
-	int rc;
+	int rc = ask(&f->path, write ? build_write : build_read, q, !write, &r);
 
-	(void)flags;
-	cpath(&f->path, path);
-	if ((rc = call(&f->path, build_read, &q, 1, &r))) {
+	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fuse_reply_buf(req, r.data, r.h.len);
+	if (write)
+		fuse_reply_write(req, q->len);
+	else
+		fuse_reply_buf(req, r.data, r.h.len);
 	rh_reply_free(&r);
+}
+
+static void rfile_read(fuse_req_t req, struct handle *h, size_t size, off_t off, int flags)
+{
+	(void)flags;
+	rfile_io(req, h, &(struct req){ .off = off, .len = size }, 0);
 }
 
 /* Writes go through at once: the write() returns after the bytes are in
@@ -533,20 +542,8 @@ static void rfile_read(fuse_req_t req, struct handle *h, size_t size, off_t off,
 static void rfile_write(fuse_req_t req, struct handle *h, const char *buf, size_t size,
 			off_t off, int flags)
 {
-	struct rfile *f = (struct rfile *)h;
-	char path[CPATH_MAX];
-	struct req q = { .a = path, .off = off, .len = size, .data = buf };
-	struct rh_reply r;
-	int rc;
-
 	(void)flags;
-	cpath(&f->path, path);
-	if ((rc = call(&f->path, build_write, &q, 0, &r))) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	rh_reply_free(&r);
-	fuse_reply_write(req, size);
+	rfile_io(req, h, &(struct req){ .off = off, .len = size, .data = buf }, 1);
 }
 
 static void rfile_destroy(struct handle *h)

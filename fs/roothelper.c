@@ -161,8 +161,11 @@ static int rx(struct helper *h, void *p, size_t n)
 			deadline = mono_ms() + STALL_MS;
 			continue;
 		}
-		if (r != -EAGAIN)
-			return -EIO;	/* EOF or an error in the middle of an answer */
+		if (r != -EAGAIN) {
+			/* EOF or an error in the middle of an answer */
+			pdebug("%s: output ended (%zd)", h->o.label, r);
+			return -EIO;
+		}
 		pthread_mutex_lock(&hlock);
 		if (!chanbuf_readable(h->rd))
 			rc = wait_locked(h, deadline);
@@ -221,9 +224,12 @@ static int rx_answer(struct helper *h, unsigned id, int read, struct rh_reply *r
 	size_t n;
 	int rc;
 
-	if ((rc = rx_line(h, line, sizeof(line), &n)) ||
-	    (rc = rp_parse_head(line, n, &r->h)) || r->h.id != id)
+	if ((rc = rx_line(h, line, sizeof(line), &n)))
+		return rc;
+	if (rp_parse_head(line, n, &r->h) || r->h.id != id) {
+		pdebug("%s: answer %u: bad head [%.*s]", h->o.label, id, (int)n, line);
 		return -EIO;
+	}
 	if (!(r->data = malloc(r->h.len + 1)))
 		return -ENOMEM;	/* the stream cannot be resynchronised either */
 	if ((rc = rx(h, r->data, r->h.len)))

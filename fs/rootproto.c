@@ -18,11 +18,13 @@
 #define STAT_FMT "%f %s %u %g %X %Y %Z %h %t %T %b"
 
 /* Stdin of the shell is the request stream: no command may read it, so
- * every one runs with </dev/null.  Answers use only printf (a builtin),
+ * every one runs with </dev/null.  The shell's own stderr stays open:
+ * containerd ends an exec's stdin once its stderr closes (`exec
+ * 2>/dev/null` killed the helper there), so each command redirects its
+ * own.  Answers use only printf (a builtin),
  * so a frame's head is written before its payload in one process. */
 static const char prologue[] =
 	"export LC_ALL=C\n"
-	"exec 2>/dev/null\n"
 	"_F='" STAT_FMT "'\n"
 	"_r() { printf 'R %s %s %s\\n%s' \"$1\" \"$2\" \"${#3}\" \"$3\"; }\n"
 	"_c() { _i=$1; shift; _o=$(\"$@\" 2>&1 </dev/null; printf ' %s' $?); "

@@ -520,6 +520,10 @@ static void rfile_io(fuse_req_t req, struct handle *h, struct req *q, int write)
 	struct rh_reply r;
 	int rc = ask(&f->path, write ? build_write : build_read, q, !write, &r);
 
+	if (!rc && !write && r.h.len > q->len) {
+		rh_reply_free(&r);
+		rc = -EIO;	/* more than asked: not an answer to this read */
+	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;

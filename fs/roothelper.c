@@ -35,6 +35,7 @@
 #define STALL_MS	(60 * 1000L)	/* no byte of an answer for this long: dead */
 #define NOSHELL_MS	(30 * 1000L)	/* a container without a shell is retried after */
 #define HEAD_MAX	160
+#define ANSWER_MAX	(64u << 20)	/* a longer answer is out of protocol */
 
 struct helper {
 	struct owner o;			/* first */
@@ -226,7 +227,7 @@ static int rx_answer(struct helper *h, unsigned id, int read, struct rh_reply *r
 
 	if ((rc = rx_line(h, line, sizeof(line), &n)))
 		return rc;
-	if (rp_parse_head(line, n, &r->h) || r->h.id != id) {
+	if (rp_parse_head(line, n, &r->h) || r->h.id != id || r->h.len > ANSWER_MAX) {
 		pdebug("%s: answer %u: bad head [%.*s]", h->o.label, id, (int)n, line);
 		return -EIO;
 	}

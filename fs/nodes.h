@@ -66,6 +66,8 @@ enum node_open {
 #define PN_TRUNC	2u	/* `>` accepted (and meaningless but for argv) */
 #define PN_ACTS		4u	/* acts on the cluster even when only read (a
 				 * session, a connection): absent on -o ro */
+#define PN_UNLISTED	8u	/* found by name, never listed: a tree walker
+				 * (find, grep -r, updatedb) does not enter it */
 
 struct pfs_node {
 	enum pfs_kind kind;

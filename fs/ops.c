@@ -368,7 +368,7 @@ static int dir_fixed(struct dirh *d, time_t t)
 	for (size_t i = 0; !rc && i < pfs_nnodes; i++) {
 		const struct pfs_node *c = &pfs_nodes[i];
 
-		if (c->field == NF_FIXED && !hidden(c) &&
+		if (c->field == NF_FIXED && !hidden(c) && !(c->flags & PN_UNLISTED) &&
 		    (c->parent == p->kind || (p->rooted && p->kind == PK_NS && c->parent == PK_ROOT)))
 			rc = dir_add(d, c->name, t);
 	}

@@ -48,6 +48,7 @@ def test_read_and_list(fx, m):
         f.write("hello from the container\n")
     with open(m.p("ns", "pod", "app", "root", "etc", "motd")) as f:
         eq(f.read(), "hello from the container\n", "read")
+    check("root" not in os.listdir(m.p("ns", "pod", "app")), "root/ is not listed")
     names = os.listdir(m.p("ns", "pod", "app", "root", "etc"))
     check("motd" in names and "passwd" in names, "listing: %r" % names)
     st = os.lstat(m.p("ns", "pod", "app", "root", "bin", "sh"))

@@ -50,7 +50,7 @@ def test_pod_and_container_dirs(fx, m):
     eq(sorted(os.listdir(m.p("demo", "multi"))),
        sorted(["Pod.json", "Status", "Ports", "Proxy", "app", "sidecar", "init"]), "multi")
     eq(sorted(os.listdir(m.p("demo", "multi", "app"))),
-       sorted(["state", "log", "log.previous", "log.follow", "root", "stdin", "stdout", "stderr",
+       sorted(["state", "log", "log.previous", "log.follow", "stdin", "stdout", "stderr",
                "exec"]), "container")
     eq(os.listdir(m.p("demo", "multi", "app", "exec")), ["new"], "exec")
     eq(os.listdir(m.p("demo", "multi", "Ports")), ["8080"], "ports")

@@ -296,6 +296,17 @@ static int missing(const char *msg)
 	return strstr(msg, "no such file or directory") || strstr(msg, "not found");
 }
 
+/* Did h's exec end because its program is not in the image (the
+ * runtime's message says so)? */
+static int shell_missing(struct helper *h)
+{
+	struct k8s_status st;
+	char why[512] = "";
+
+	session_state(h->o.sess, &st, why, sizeof(why));
+	return missing(why);
+}
+
 /* Start sh in the container (each shell in turn) and check its tools.
  * Returns the helper with the registry's and the caller's references, or
  * NULL with -errno in *err and the reason in why. */
@@ -350,6 +361,12 @@ static struct helper *helper_start(const struct pfs_path *p, const char *key, in
 		if (!rc && r.h.rc == 0) {
 			snprintf(why, whylen, "%s has no%s", shells[i], r.data + 2);
 			i = sizeof(shells) / sizeof(shells[0]);	/* a shell, not its tools */
+		} else if (!shell_missing(h)) {
+			/* It ran and died (killed, the pod went away): not a
+			 * verdict on the image. */
+			*err = -EIO;
+			snprintf(why, whylen, "the helper shell ended during its start");
+			i = sizeof(shells) / sizeof(shells[0]);
 		}
 		rh_reply_free(&r);
 		helper_kill(h, "no usable shell");

@@ -41,6 +41,8 @@ struct podfs {
 	mode_t umask;			/* -o umask=: bits taken from every mode */
 	double entry_timeout;		/* -o entry_timeout=, attr_timeout= */
 	double attr_timeout;		/* (seconds; -1: follow -o cache) */
+	int root_sessions;		/* -o root_sessions=: helper shells per container */
+	long root_cache_ms;		/* -o root_cache=: attributes below root/ */
 	int read_only;			/* -o ro (the last of ro/rw): no node that acts on the cluster */
 	time_t mounted;
 

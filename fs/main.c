@@ -55,6 +55,8 @@ struct options {
 	char *cache;
 	char *watch_idle;
 	char *buffer;
+	char *root_sessions;
+	char *root_cache;
 	char *keepalive;
 	char *uid;
 	char *gid;
@@ -116,6 +118,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache=%s", cache),
 	OPT("watch_idle=%s", watch_idle),
 	OPT("buffer=%s", buffer),
+	OPT("root_sessions=%s", root_sessions),
+	OPT("root_cache=%s", root_cache),
 	OPT("keepalive=%s", keepalive),
 	/* The high-level libfuse library implements these; podfs uses the
 	 * low-level API, so it implements them itself. */
@@ -420,6 +424,8 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 	fs->gid = getgid();
 	fs->login_timeout_ms = 300000;
 	fs->read_only = o->read_only;
+	fs->root_sessions = 2;
+	fs->root_cache_ms = 1000;
 #define BAD(...) do { fprintf(stderr, __VA_ARGS__); return -1; } while (0)
 	if (o->timeout && (fs->timeout_ms = parse_seconds(o->timeout, 0.1, 86400)) < 0)
 		BAD("podfs: -o timeout=%s: expected seconds between 0.1 and 86400\n", o->timeout);
@@ -429,6 +435,11 @@ static int apply_options(const struct options *o, struct podfs *fs, struct pfs_p
 		BAD("podfs: -o watch_idle=%s: expected seconds between 0 and 86400\n", o->watch_idle);
 	if (!o->watch_idle && !fs->cache_ms)
 		fs->watch_idle_ms = 0;	/* -o cache=0: ask the server every time */
+	if (o->root_sessions && ((fs->root_sessions = atoi(o->root_sessions)) < 1 ||
+				 fs->root_sessions > 16))
+		BAD("podfs: -o root_sessions=%s: expected 1 to 16\n", o->root_sessions);
+	if (o->root_cache && (fs->root_cache_ms = parse_seconds(o->root_cache, 0, 3600)) < 0)
+		BAD("podfs: -o root_cache=%s: expected seconds between 0 and 3600\n", o->root_cache);
 	if (o->buffer && !(fs->buffer_size = parse_bytes(o->buffer)))
 		BAD("podfs: -o buffer=%s: expected bytes between 4K and 1G (suffix K, M or G)\n", o->buffer);
 	if (o->login_timeout && (fs->login_timeout_ms = parse_seconds(o->login_timeout, 1, 86400)) < 0)

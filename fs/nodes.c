@@ -61,6 +61,14 @@ const struct pfs_node pfs_nodes[] = {
 	  NE_CONTAINER, NL_NONE, NO_FOLLOW },
 	{ PK_LOG_PREVIOUS, PK_CONTAINER, "log.previous", NF_FIXED, "log-previous", SNAP, 0,
 	  NE_CONTAINER, NL_NONE, NO_SNAPSHOT },
+	/* the container's own files: root.c answers below it, with the
+	 * container's names, types and modes (the next row's mode is a
+	 * placeholder).  Unlisted: walking the mount must not start a shell
+	 * in every container and walk every image. */
+	{ PK_CROOT, PK_CONTAINER, "root", NF_FIXED, "croot", S_IFDIR | 0755, PN_UNLISTED,
+	  NE_CONTAINER, NL_NONE, NO_DIR },
+	{ PK_CROOT_ENTRY, PK_CROOT, "<path>", NF_ROOT_PATH, "croot-entry", S_IFREG | 0644,
+	  PN_TRUNC, NE_CONTAINER, NL_NONE, NO_ROOT },
 	{ PK_STATE, PK_CONTAINER, "state", NF_FIXED, "state", SNAP, 0, NE_CONTAINER, NL_NONE,
 	  NO_SNAPSHOT },
 	{ PK_STDERR, PK_CONTAINER, "stderr", NF_FIXED, "stderr", S_IFREG | 0400, OWN,

@@ -25,6 +25,7 @@ enum node_field {
 	NF_PORT,		/* 1..65535 */
 	NF_PROXY_PORT,		/* 1..65535 */
 	NF_PROXY_PATH,		/* any segment(s): an HTTP path */
+	NF_ROOT_PATH,		/* any segment(s): a path in the container */
 };
 
 /* What decides that a node exists in the cluster.  In order: from NE_POD
@@ -58,6 +59,7 @@ enum node_open {
 	NO_PORT,		/* ports.c */
 	NO_PROXY,		/* proxy.c */
 	NO_EVENTS,		/* events.c */
+	NO_ROOT,		/* root.c (which also answers everything below root/) */
 	NO__COUNT
 };
 
@@ -65,9 +67,10 @@ enum node_open {
 #define PN_TRUNC	2u	/* `>` accepted (and meaningless but for argv) */
 #define PN_ACTS		4u	/* acts on the cluster even when only read (a
 				 * session, a connection): absent on -o ro */
-#define PN_UNLISTED	8u	/* exists, but readdir does not list it: a stream
-				 * beside pods that tree walkers (cp -r, tar)
-				 * would block on */
+#define PN_UNLISTED	8u	/* found by name, never listed: a tree walker
+				 * (cp -r, tar, find, grep -r) neither blocks on
+				 * it (a stream beside pods) nor enters it
+				 * (root/, a container's whole filesystem) */
 
 struct pfs_node {
 	enum pfs_kind kind;

@@ -30,6 +30,7 @@
 #include "fs/nodes.h"
 #include "fs/path.h"
 #include "fs/ports.h"
+#include "fs/root.h"
 #include "fs/snapshot.h"
 #include "fs/tree.h"
 #include "fs/xsess.h"
@@ -235,6 +236,13 @@ static void fill_entry(const struct pfs_path *p, fuse_ino_t ino,
 	fill_attr(p, ino, ni, &e->attr);
 }
 
+/* Below <container>/root/ the names are the container's own: root.c
+ * answers for ino (a node of root/ or below) entirely. */
+static int below_root(fuse_ino_t ino, struct pfs_path *p)
+{
+	return !tree_get(ino, p) && root_kind(p->kind);
+}
+
 /* ---- lookup, forget, getattr, setattr ---- */
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -246,6 +254,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	TRACE("lookup %lu %s", (unsigned long)parent, name);
+	if (below_root(parent, &pp)) {
+		root_lookup(req, &pp, name);
+		return;
+	}
 	if ((rc = tree_get(parent, &pp)) || (rc = pfs_child(&pp, name, &c)) ||
 	    (rc = check_exists(&c, &ni))) {
 		if (rc == -ENOENT) {
@@ -290,6 +302,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	(void)fi;
 	TRACE("getattr %lu", (unsigned long)ino);
+	if (below_root(ino, &p) && p.kind == PK_CROOT_ENTRY) {
+		root_getattr(req, ino, &p);
+		return;
+	}
 	if ((rc = tree_get(ino, &p)) || (rc = check_exists(&p, &ni))) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -315,6 +331,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 	(void)fi;
 	TRACE("setattr %lu 0x%x", (unsigned long)ino, to_set);
+	if (below_root(ino, &p) && p.kind == PK_CROOT_ENTRY) {
+		root_setattr(req, ino, &p, attr, to_set);
+		return;
+	}
 	if ((rc = tree_get(ino, &p)) || (rc = check_exists(&p, &ni))) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -493,11 +513,16 @@ static int dir_fill(struct dirh *d)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct pfs_path rp;
 	struct dirh *d;
 	struct nodeinfo ni;
 	int rc;
 
 	TRACE("opendir %lu", (unsigned long)ino);
+	if (below_root(ino, &rp)) {
+		root_opendir(req, ino, &rp, fi);
+		return;
+	}
 	if (!(d = calloc(1, sizeof(*d)))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -519,11 +544,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		       struct fuse_file_info *fi, int plus)
 {
-	struct dirh *d = (struct dirh *)handle_get_as(fi->fh, &dir_ops);
+	struct dirh *d;
 	char *buf;
 	size_t used = 0;
 
-	if (!d) {
+	if (root_readdir(req, size, off, fi, plus))
+		return;
+	if (!(d = (struct dirh *)handle_get_as(fi->fh, &dir_ops))) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
@@ -636,6 +663,7 @@ static const open_fn openers[NO__COUNT] = {
 	[NO_PORT] = open_port,
 	[NO_PROXY] = open_proxy,
 	[NO_EVENTS] = events_open,
+	[NO_ROOT] = root_open,
 };
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -753,6 +781,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 	(void)mode;
 	TRACE("mkdir %lu %s", (unsigned long)parent, name);
+	if (below_root(parent, &pp)) {
+		root_mkdir(req, &pp, name, mode);
+		return;
+	}
 	if ((rc = tree_get(parent, &pp)) || (rc = check_exists(&pp, &ni)))
 		goto fail;
 	if (pp.kind != PK_EXEC_DIR) {
@@ -781,16 +813,83 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	TRACE("rmdir %lu %s", (unsigned long)parent, name);
+	if (below_root(parent, &pp)) {
+		root_remove(req, &pp, name, 1);
+		return;
+	}
 	if (!(rc = tree_get(parent, &pp)) && !(rc = pfs_child(&pp, name, &c)))
 		rc = pp.kind == PK_EXEC_DIR ? exec_rmdir(&c) : -EPERM;
 	fuse_reply_err(req, -rc);
 }
 
+/* create, unlink, rename, symlink and readlink exist only below root/;
+ * elsewhere the tree is podfs's and nothing is made or removed there. */
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct pfs_path pp;
+
+	TRACE("create %lu %s", (unsigned long)parent, name);
+	if (below_root(parent, &pp))
+		root_create(req, &pp, name, mode, fi);
+	else
+		fuse_reply_err(req, podfs->read_only ? EROFS : EACCES);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pfs_path pp;
+
+	TRACE("unlink %lu %s", (unsigned long)parent, name);
+	if (below_root(parent, &pp))
+		root_remove(req, &pp, name, 0);
+	else
+		fuse_reply_err(req, podfs->read_only ? EROFS : EPERM);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned flags)
+{
+	struct pfs_path pp, np;
+
+	TRACE("rename %lu %s -> %lu %s", (unsigned long)parent, name,
+	      (unsigned long)newparent, newname);
+	if (below_root(parent, &pp) && !tree_get(newparent, &np))
+		root_rename(req, &pp, name, &np, newname, flags);
+	else
+		fuse_reply_err(req, podfs->read_only ? EROFS : EPERM);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct pfs_path pp;
+
+	TRACE("symlink %lu %s", (unsigned long)parent, name);
+	if (below_root(parent, &pp))
+		root_symlink(req, link, &pp, name);
+	else
+		fuse_reply_err(req, podfs->read_only ? EROFS : EPERM);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct pfs_path p;
+
+	if (below_root(ino, &p) && p.kind == PK_CROOT_ENTRY)
+		root_readlink(req, &p);
+	else
+		fuse_reply_err(req, EINVAL);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
+	struct pfs_path p;
 
-	(void)ino;
+	if (below_root(ino, &p)) {
+		root_statfs(req, &p);
+		return;
+	}
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = sv.f_frsize = 4096;
 	sv.f_namemax = PFS_NAME_MAX;
@@ -852,4 +951,9 @@ const struct fuse_lowlevel_ops podfs_ops = {
 	.statfs = op_statfs,
 	.mkdir = op_mkdir,
 	.rmdir = op_rmdir,
+	.create = op_create,
+	.unlink = op_unlink,
+	.rename = op_rename,
+	.symlink = op_symlink,
+	.readlink = op_readlink,
 };

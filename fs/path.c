@@ -20,6 +20,11 @@ const char *pfs_kind_name(enum pfs_kind k)
 	return k == PK_NONE ? "none" : n ? n->id : "?";
 }
 
+int pfs_is_segmented(enum pfs_kind k)
+{
+	return k == PK_PROXY_FILE || k == PK_CROOT_ENTRY;
+}
+
 int pfs_is_dir(enum pfs_kind k)
 {
 	const struct pfs_node *n = pfs_node(k);
@@ -128,7 +133,7 @@ static int name_fits(enum node_field f, const char *name, int *port)
 		return pfs_valid_subdomain(name);
 	case NF_PORT: case NF_PROXY_PORT:
 		return (*port = pfs_parse_port(name)) >= 0;
-	case NF_PROXY_PATH:
+	case NF_PROXY_PATH: case NF_ROOT_PATH:
 		return 1;
 	default:
 		return 0;
@@ -156,6 +161,8 @@ static int set_field(struct pfs_path *out, enum node_field f, const char *name, 
 		return 0;
 	case NF_PROXY_PATH:
 		return copy_name(out->proxy_path, sizeof(out->proxy_path), name);
+	case NF_ROOT_PATH:
+		return copy_name(out->root_path, sizeof(out->root_path), name);
 	default:
 		return 0;
 	}
@@ -195,15 +202,16 @@ int pfs_child(const struct pfs_path *parent, const char *name,
 
 	if (n > PFS_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (!pfs_is_dir(parent->kind) && parent->kind != PK_PROXY_FILE)
+	if (!pfs_is_dir(parent->kind) && !pfs_is_segmented(parent->kind))
 		return -ENOTDIR;
 	if (n == 0 || !strcmp(name, ".") || !strcmp(name, "..") ||
 	    strchr(name, '/'))
 		return -ENOENT;
 	*out = *parent;
-	/* Below Proxy/<port> names are only HTTP path segments: whether one
-	 * is a "directory" is up to the pod, so any file may have children. */
-	if (parent->kind == PK_PROXY_FILE) {
+	/* Below Proxy/<port> names are only HTTP path segments, below root/
+	 * the container's names: whether one is a directory is up to the pod,
+	 * so any such node may have children (same buffer, see path.h). */
+	if (pfs_is_segmented(parent->kind)) {
 		size_t have = strlen(out->proxy_path);
 
 		if (have + 1 + n >= sizeof(out->proxy_path))
@@ -273,6 +281,7 @@ static const char *level_name(const struct pfs_path *p, const struct pfs_node *n
 	case NF_PORT: snprintf(num, numlen, "%d", p->port); return num;
 	case NF_PROXY_PORT: snprintf(num, numlen, "%d", p->proxy_port); return num;
 	case NF_PROXY_PATH: return p->proxy_path;
+	case NF_ROOT_PATH: return p->root_path;
 	}
 	return "";
 }
@@ -327,11 +336,11 @@ void pfs_parent(const struct pfs_path *p, struct pfs_path *out)
 	case NF_EXEC_ID: out->exec_id[0] = 0; break;
 	case NF_PORT: out->port = 0; break;
 	case NF_PROXY_PORT: out->proxy_port = 0; break;
-	case NF_PROXY_PATH:
-		/* one path segment up, or Proxy/<port> itself */
+	case NF_PROXY_PATH: case NF_ROOT_PATH:
+		/* one path segment up, or Proxy/<port> (root/) itself */
 		if ((slash = strrchr(out->proxy_path, '/'))) {
 			*slash = 0;
-			out->kind = PK_PROXY_FILE;
+			out->kind = p->kind;
 		} else {
 			out->proxy_path[0] = 0;
 		}

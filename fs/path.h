@@ -13,6 +13,7 @@
 #define PFS_SUBDOMAIN_MAX 253
 #define PFS_NAME_MAX	255	/* one path component, as the kernel allows */
 #define PFS_PROXY_PATH_MAX 1024
+#define PFS_ROOT_PATH_MAX PFS_PROXY_PATH_MAX	/* below root/; longer is ENAMETOOLONG */
 
 enum pfs_kind {
 	PK_NONE = 0,
@@ -50,6 +51,8 @@ enum pfs_kind {
 	PK_EXEC_STATUS,		/* .../exec/<id>/status */
 	PK_EXEC_WAIT,		/* .../exec/<id>/wait */
 	PK_EXEC_EXITCODE,	/* .../exec/<id>/exitcode */
+	PK_CROOT,		/* .../<container>/root: the container's "/" */
+	PK_CROOT_ENTRY,		/* .../<container>/root/<path...> */
 	PK__COUNT
 };
 
@@ -64,7 +67,10 @@ struct pfs_path {
 	int rooted;			/* -o namespace=: the mount root is the
 					 * namespace ns, not the cluster */
 	/* Last: the inode table keeps only the part up to its NUL. */
-	char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE: "a/b/c", no leading '/' */
+	union {			/* "a/b/c", no leading '/' */
+		char proxy_path[PFS_PROXY_PATH_MAX];	/* PK_PROXY_FILE */
+		char root_path[PFS_ROOT_PATH_MAX];	/* PK_CROOT_ENTRY: any bytes */
+	};
 };
 
 /* Root node. */
@@ -98,6 +104,9 @@ int pfs_format(const struct pfs_path *p, char *buf, size_t len);
 void pfs_parent(const struct pfs_path *p, struct pfs_path *out);
 
 int pfs_is_dir(enum pfs_kind k);
+/* Kinds whose name is path segments of someone else's (a proxied HTTP
+ * path, a path in the container): any of them may have children. */
+int pfs_is_segmented(enum pfs_kind k);
 const char *pfs_kind_name(enum pfs_kind k);
 
 /* Name checks, exposed for the tree and tests. */

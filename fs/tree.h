@@ -32,4 +32,9 @@ off_t tree_size(fuse_ino_t ino);
 
 size_t tree_count(void);
 
+/* A rename below root/: the node of `from` and every node below it take
+ * the new path (the kernel keeps their inode numbers); a node that was at
+ * `to` keeps its inode but no path finds it any more. */
+void tree_rename(const struct pfs_path *from, const struct pfs_path *to);
+
 #endif

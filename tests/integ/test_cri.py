@@ -455,6 +455,27 @@ def t_podfs_exec_tty_resize(m, fx, env):
     check(out.strip().endswith(b"50 132"), "stty after resize: %r" % out)
 
 
+def t_podfs_root(m, fx, env):
+    """root/ over containerd's v4 exec in the busybox image: read a file of
+    the image, write one and read it back, rename, and the container sees
+    it through an exec of its own."""
+    r = m.p(NS, "echo", "echo", "root")
+    check(b"root:" in slurp(os.path.join(r, "etc", "passwd")), "read /etc/passwd")
+    data = bytes(range(256)) * 1000
+    with open(os.path.join(r, "tmp", "podfs it's"), "wb") as f:
+        f.write(data)
+    check(slurp(os.path.join(r, "tmp", "podfs it's")) == data, "read back")
+    os.rename(os.path.join(r, "tmp", "podfs it's"), os.path.join(r, "tmp", "moved"))
+    s = exec_session(m, "echo", "echo", ["sh", "-c", "wc -c < /tmp/moved"])
+    with open(os.path.join(s, "ctl"), "w") as f:
+        f.write("start\n")
+    check(slurp(os.path.join(s, "stdout")).strip() == str(len(data)).encode(),
+          "the container sees the file")
+    check("moved" in os.listdir(os.path.join(r, "tmp")), "listed")
+    os.unlink(os.path.join(r, "tmp", "moved"))
+    check(os.listdir(os.path.join(r, "tmp")) == [], "no file left in /tmp")
+
+
 def main():
     s = Suite("test_cri")
     try:
@@ -489,7 +510,7 @@ def main():
                     s.run(t, m, fx, env)
                 if have_exec(m):
                     for t in (t_podfs_exec_recipe, t_podfs_close_stdin_enotsup,
-                              t_podfs_exec_tty_resize):
+                              t_podfs_exec_tty_resize, t_podfs_root):
                         s.run(t, m, fx, env)
                 else:
                     print("skip exec-file tests: this build has no exec/new files "

@@ -52,7 +52,7 @@ start() {
 	show cat demo/web/web/log
 	show "ls big | wc -l"
 	show "timeout 2 cat demo/ticker/ticker/stdout"
-	show "echo hello from stdin > demo/echo/echo/stdin; timeout 1 cat demo/echo/echo/log | tail -n 1"
+	show "echo hello from stdin > demo/echo/echo/stdin; sleep 1; tail -n 1 demo/echo/echo/log"
 	if [ -e demo/echo/echo/exec/new ]; then
 		printf '\n$ s=demo/web/web/exec/$(cat demo/web/web/exec/new)\n'
 		s=demo/web/web/exec/$(cat demo/web/web/exec/new)

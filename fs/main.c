@@ -223,6 +223,8 @@ static void usage(const char *prog)
 	       "                           watch unused this long (default 300; 0 = no\n"
 	       "                           watches: listings expire after -o cache)\n"
 	       "    -o buffer=BYTES        per-stream buffer, suffix K or M (default 1M)\n"
+	       "    -o root_sessions=N     helper shells per container for root/ (default 2)\n"
+	       "    -o root_cache=SECONDS  kernel caching below root/ (default 1)\n"
 	       "    -o keepalive=SECONDS   ping streams this often and give up on one\n"
 	       "                           whose pong is this late (default 30; 0 = off)\n"
 	       "    -o uid=N, -o gid=N     owner and group of every file (default: yours)\n"

@@ -374,7 +374,7 @@ def test_options_checked_first(fx):
         text = out.decode()
         check("max_threads" not in text, "--help lists max_threads: %s" % text)
         for word in ("clone_fd", "max_idle_threads", "-n NS", "--as USER", "login_timeout=",
-                     "--list-contexts"):
+                     "--list-contexts", "watch_idle=", "root_sessions=", "root_cache="):
             check(word in text, "%s missing in --help" % word)
         # a regular file as the mount point: refused, nothing mounted
         f = os.path.join(d, "file")
